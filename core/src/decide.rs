@@ -1,0 +1,148 @@
+//! Validation of the flags (SPEC §3) and the decision table of StoreLogoffTransports
+//! (SPEC §4). This file is the one place the table lives.
+
+use crate::error::{Error, Result};
+use crate::flags::{Activity, FlushFlags, LogoffFlags, Mode, Release};
+
+/// What the caller of StoreLogoffTransports knows besides the flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Context {
+    /// Another client (in this process or another) has the same store open in the profile.
+    pub shared: bool,
+    /// Lenient validation: no flag means ABORT, several mean the most cautious.
+    pub lenient: bool,
+}
+
+impl Context {
+    /// `MAPI_LOGOFF_SHARED`: the context bit for `shared`.
+    pub const SHARED: u32 = 0x1;
+    /// `MAPI_LOGOFF_LENIENT`: the context bit for `lenient`.
+    pub const LENIENT: u32 = 0x2;
+
+    /// The context from its C bits; other bits are `MAPI_E_UNKNOWN_FLAGS`.
+    pub fn from_bits(bits: u32) -> Result<Context> {
+        if bits & !(Context::SHARED | Context::LENIENT) != 0 {
+            return Err(Error::UnknownFlags);
+        }
+        Ok(Context {
+            shared: bits & Context::SHARED != 0,
+            lenient: bits & Context::LENIENT != 0,
+        })
+    }
+}
+
+/// The outcome of the decision table for one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Decision {
+    /// Written back to the caller's flags.
+    pub out_flags: LogoffFlags,
+    /// What happens to the store.
+    pub release: Release,
+    /// Passed to every transport's `flush_queues`; empty means no call.
+    pub flush_flags: FlushFlags,
+    /// What may still start for the store.
+    pub allowed: Activity,
+    /// Whether control returns only once the store is released.
+    pub waits: bool,
+}
+
+/// The mode that `flags` asks for (SPEC §3).
+///
+/// Output bits are ignored; any other bit outside the five modes is
+/// `MAPI_E_UNKNOWN_FLAGS`. Strict: exactly one mode, else `MAPI_E_INVALID_PARAMETER`.
+/// Lenient: none means ABORT, several mean the most cautious.
+pub fn parse_mode(flags: u32, lenient: bool) -> Result<Mode> {
+    let input = flags & !LogoffFlags::OUTPUT_MASK;
+    if input & !LogoffFlags::INPUT_MASK != 0 {
+        return Err(Error::UnknownFlags);
+    }
+    let requested = LogoffFlags::from_bits_retain(input);
+    match requested.bits().count_ones() {
+        1 => Ok(Mode::MOST_CAUTIOUS_FIRST
+            .into_iter()
+            .find(|m| requested == m.flag())
+            .expect("one of the five input bits")),
+        0 if lenient => Ok(Mode::Abort),
+        _ if lenient => Ok(Mode::MOST_CAUTIOUS_FIRST
+            .into_iter()
+            .find(|m| requested.contains(m.flag()))
+            .expect("at least one input bit")),
+        _ => Err(Error::InvalidParameter),
+    }
+}
+
+/// The activity from its bits; bits other than the three activity bits are
+/// `MAPI_E_UNKNOWN_FLAGS`.
+pub fn parse_activity(bits: u32) -> Result<Activity> {
+    Activity::from_bits(bits).ok_or(Error::UnknownFlags)
+}
+
+/// The decision table (SPEC §4) for validated inputs.
+pub fn decide_mode(mode: Mode, activity: Activity, shared: bool) -> Decision {
+    use Release::{Now, Refused, WhenDrained};
+    let a = activity;
+    let out_a = a.as_logoff_flags();
+    let complete = LogoffFlags::COMPLETE;
+    let all = Activity::all();
+    let none = Activity::empty();
+    let no_flush = FlushFlags::empty();
+    let decision = |out_flags, release, flush_flags, allowed, waits| Decision {
+        out_flags,
+        release,
+        flush_flags,
+        allowed,
+        waits,
+    };
+    let drained_release = |busy: bool| if busy { WhenDrained } else { Now };
+
+    if shared {
+        // Only this client logs off; the others keep the store as it is.
+        return decision(complete, Now, no_flush, all, false);
+    }
+    match mode {
+        Mode::Quiet if a.is_empty() => decision(complete, Now, no_flush, none, false),
+        Mode::Quiet => decision(out_a, Refused, no_flush, all, false),
+        Mode::Abort if !a.in_flight() => {
+            let queued = (a & Activity::OUTBOUND_QUEUE).as_logoff_flags();
+            decision(complete | queued, Now, no_flush, none, false)
+        }
+        Mode::Abort => decision(out_a, Refused, no_flush, all, false),
+        Mode::Orderly => decision(
+            complete | out_a,
+            drained_release(a.in_flight()),
+            no_flush,
+            none,
+            false,
+        ),
+        Mode::NoWait => decision(
+            complete | out_a,
+            drained_release(!a.is_empty()),
+            no_flush,
+            Activity::OUTBOUND,
+            false,
+        ),
+        Mode::Purge => decision(
+            complete | out_a,
+            drained_release(!a.is_empty()),
+            FlushFlags::UPLOAD | FlushFlags::NO_UI,
+            Activity::OUTBOUND,
+            true,
+        ),
+    }
+}
+
+/// Validates `flags` and decides: the whole of SPEC §3 and §4 as one call.
+pub fn decide(flags: u32, activity: Activity, context: Context) -> Result<Decision> {
+    let mode = parse_mode(flags, context.lenient)?;
+    Ok(decide_mode(mode, activity, context.shared))
+}
+
+/// Whether a store whose logoff was decided with `mode` has drained (SPEC §4):
+/// nothing in flight, and for NO_WAIT and PURGE also an empty queue. For a refused
+/// QUIET the store must be idle.
+pub fn drained(mode: Mode, activity: Activity) -> bool {
+    match mode {
+        Mode::NoWait | Mode::Purge | Mode::Quiet => activity.is_empty(),
+        Mode::Orderly | Mode::Abort => !activity.in_flight(),
+    }
+}

@@ -1,0 +1,21 @@
+//! # mapi-logoff
+//!
+//! The MAPI message-store logoff protocol: `IMsgStore::StoreLogoff` (the [`Store`]),
+//! `IMAPISupport::StoreLogoffTransports` (the [`Support`] trait, implemented by the
+//! [`Spooler`]) and the decision table that both follow ([`decide`]).
+//!
+//! ```
+//! use mapi_logoff::{decide, Activity, Context, LogoffFlags, Release};
+//!
+//! let d = decide(LogoffFlags::ORDERLY.bits(), Activity::INBOUND, Context::default()).unwrap();
+//! assert_eq!(d.out_flags, LogoffFlags::COMPLETE | LogoffFlags::INBOUND);
+//! assert_eq!(d.release, Release::WhenDrained);
+//! ```
+
+mod decide;
+mod error;
+mod flags;
+
+pub use decide::{Context, Decision, decide, decide_mode, drained, parse_activity, parse_mode};
+pub use error::{Error, Result, S_OK, hresult_of};
+pub use flags::{Activity, FlushFlags, LogoffFlags, Mode, Release, flag_names};
