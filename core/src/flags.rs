@@ -8,7 +8,7 @@ bitflags! {
     ///
     /// The low bits are the input modes (exactly one per call), the `0xF0000` bits are
     /// written back by the call.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
     pub struct LogoffFlags: u32 {
         /// Log off without waiting; queued messages are still sent.
         const NO_WAIT = 0x0000_0001;
@@ -44,7 +44,7 @@ bitflags! {
     ///
     /// Also used for a store's `allowed` gates: `INBOUND` = new receptions may start,
     /// `OUTBOUND` = sends of queued messages may start, `OUTBOUND_QUEUE` = new submissions.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
     pub struct Activity: u32 {
         /// A message is being received into the store.
         const INBOUND = LogoffFlags::INBOUND.bits();
@@ -72,7 +72,7 @@ impl Activity {
 
 bitflags! {
     /// `ulFlags` of `IXPLogon::FlushQueues`.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
     pub struct FlushFlags: u32 {
         /// Flush the outbound queue.
         const UPLOAD = 0x0000_0002;

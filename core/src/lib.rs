@@ -15,7 +15,14 @@
 mod decide;
 mod error;
 mod flags;
+mod registry;
+mod spooler;
+mod store;
 
 pub use decide::{Context, Decision, decide, decide_mode, drained, parse_activity, parse_mode};
 pub use error::{Error, Result, S_OK, hresult_of};
 pub use flags::{Activity, FlushFlags, LogoffFlags, Mode, Release, flag_names};
+pub use spooler::{
+    CloseReport, Event, EventKind, Spooler, SpoolerOptions, StoreStats, Subscriber, Transport,
+};
+pub use store::{Store, Support};

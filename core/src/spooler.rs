@@ -1,0 +1,869 @@
+//! The Spooler: the MAPI side of the protocol (`IMAPISupport::StoreLogoffTransports`
+//! with the transports behind it), SPEC §6.
+//!
+//! What each mode does to a store is decided by [`decide_mode`](crate::decide_mode); this
+//! file carries the decision out: it keeps each store's activity and gates, releases the
+//! store the moment it drains, flushes the transports for PURGE and waits for it.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::decide::{Decision, decide_mode, drained, parse_mode};
+use crate::error::{Error, Result};
+use crate::flags::{Activity, FlushFlags, LogoffFlags, Mode, Release};
+use crate::registry::{Registry, default_root};
+use crate::store::{Store, Support};
+
+/// A transport provider as the spooler sees it: `IXPLogon::FlushQueues`.
+pub trait Transport: Send + Sync {
+    /// Flush the queues of `store_id`. An error (or a panic) is reported as a
+    /// [`EventKind::FlushFailed`] event and does not stop the logoff.
+    fn flush_queues(&self, store_id: &str, flags: FlushFlags) -> Result<()>;
+}
+
+impl<F> Transport for F
+where
+    F: Fn(&str, FlushFlags) -> Result<()> + Send + Sync,
+{
+    fn flush_queues(&self, store_id: &str, flags: FlushFlags) -> Result<()> {
+        self(store_id, flags)
+    }
+}
+
+/// What an [`Event`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// StoreLogoffTransports answered COMPLETE (`decision` is set).
+    Decided,
+    /// StoreLogoffTransports refused: nothing changed (`decision` is set).
+    Refused,
+    /// The client's hold on the store ended; `detail` says how.
+    Released,
+    /// A refused final release: the spooler releases the store once it is idle.
+    ReleaseDeferred,
+    /// A PURGE passed its deadline; the logoff goes on as NO_WAIT.
+    TimedOut,
+    /// A transport's `flush_queues` failed or panicked (`detail` says which and how).
+    FlushFailed,
+    /// The spooler closed before the store drained; its activity is in `out_flags`.
+    Undrained,
+}
+
+impl EventKind {
+    /// The kind's name: `"decided"`, `"refused"`, `"released"`, `"release_deferred"`,
+    /// `"timed_out"`, `"flush_failed"`, `"undrained"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Decided => "decided",
+            EventKind::Refused => "refused",
+            EventKind::Released => "released",
+            EventKind::ReleaseDeferred => "release_deferred",
+            EventKind::TimedOut => "timed_out",
+            EventKind::FlushFailed => "flush_failed",
+            EventKind::Undrained => "undrained",
+        }
+    }
+}
+
+/// One thing that happened to a store, delivered to every subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// The store.
+    pub store_id: Arc<str>,
+    /// The input mode of the logoff this event belongs to.
+    pub mode: Option<Mode>,
+    /// The out_flags of the decision, or the activity for `Undrained`.
+    pub out_flags: LogoffFlags,
+    /// The decision, for `Decided` and `Refused`.
+    pub decision: Option<Decision>,
+    /// A human-readable detail (how a release came about, a failing transport's error).
+    pub detail: Option<String>,
+}
+
+/// A subscriber to events.
+pub type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// A store's counters: its activity, its gates and the accounting of every message.
+///
+/// At every moment `submitted == queued + sending + sent` and
+/// `receptions == receiving + received`: no message is ever dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Messages waiting in the outbound queue.
+    pub queued: u64,
+    /// Sends in flight.
+    pub sending: u64,
+    /// Receptions in flight.
+    pub receiving: u64,
+    /// Messages ever submitted.
+    pub submitted: u64,
+    /// Messages sent.
+    pub sent: u64,
+    /// Receptions ever begun.
+    pub receptions: u64,
+    /// Messages received.
+    pub received: u64,
+    /// What may start: new receptions, sends of queued messages, new submissions.
+    pub allowed: Activity,
+    /// Clients of this spooler holding the store open.
+    pub clients: u32,
+    /// Whether the store has been released and not opened again.
+    pub released: bool,
+    /// The mode of a logoff under way (waiting for the store to drain).
+    pub pending: Option<Mode>,
+}
+
+impl StoreStats {
+    /// The store's activity `A`.
+    pub fn activity(&self) -> Activity {
+        let mut a = Activity::empty();
+        a.set(Activity::INBOUND, self.receiving > 0);
+        a.set(Activity::OUTBOUND, self.sending > 0);
+        a.set(Activity::OUTBOUND_QUEUE, self.queued > 0);
+        a
+    }
+}
+
+/// Options of a [`Spooler`].
+#[derive(Debug, Clone)]
+pub struct SpoolerOptions {
+    /// How long a PURGE waits for the store's release (default 30 s).
+    pub purge_deadline: Duration,
+    /// How long [`Spooler::close`] waits for open stores to drain (default 30 s).
+    pub close_deadline: Duration,
+    /// Lenient validation of StoreLogoffTransports and of its stores' StoreLogoff.
+    pub lenient: bool,
+    /// Share open stores with spoolers of other processes through the machine registry
+    /// (default true). When false only clients of this spooler count as shared.
+    pub cross_process: bool,
+    /// Where the machine registry lives; default `$MAPI_LOGOFF_RUNTIME_DIR`, else
+    /// `$XDG_RUNTIME_DIR/mapi-logoff`, else the temp dir.
+    pub runtime_dir: Option<PathBuf>,
+}
+
+impl Default for SpoolerOptions {
+    fn default() -> Self {
+        SpoolerOptions {
+            purge_deadline: Duration::from_secs(30),
+            close_deadline: Duration::from_secs(30),
+            lenient: false,
+            cross_process: true,
+            runtime_dir: None,
+        }
+    }
+}
+
+/// What [`Spooler::close`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloseReport {
+    /// Stores released by the close.
+    pub released: Vec<String>,
+    /// Stores that did not drain within the deadline, with their activity. Their
+    /// messages are still accounted for in [`Spooler::stats`].
+    pub undrained: Vec<(String, Activity)>,
+}
+
+/// The MAPI spooler of one profile: serves stores, takes activity reports from transports
+/// and carries out StoreLogoffTransports. Cloning gives another handle on the same spooler.
+#[derive(Clone)]
+pub struct Spooler {
+    inner: Arc<Inner>,
+}
+
+const SHARDS: usize = 64;
+const OPEN: u8 = 0;
+const CLOSING: u8 = 1;
+const CLOSED: u8 = 2;
+
+type Shard = Mutex<HashMap<Arc<str>, Entry>>;
+/// A copy-on-write list of callbacks: callers clone the `Arc` and call without the lock.
+type Registered<T> = RwLock<Arc<Vec<(u64, T)>>>;
+
+struct Inner {
+    profile: String,
+    lenient: bool,
+    purge_deadline_ns: AtomicU64,
+    close_deadline: Duration,
+    state: AtomicU8,
+    hasher: RandomState,
+    shards: Box<[Shard]>,
+    transports: Registered<Arc<dyn Transport>>,
+    subscribers: Registered<Subscriber>,
+    has_subscribers: AtomicBool,
+    next_id: AtomicU64,
+    registry: Option<Registry>,
+}
+
+struct Entry {
+    /// The map's key, kept here too so a lookup by `&str` yields the shared id.
+    id: Arc<str>,
+    stats: StoreStats,
+    /// The waiters of a logoff under way; completed when the store is released.
+    waiter: Option<Arc<Waiter>>,
+    /// The pending logoff comes from a refused final release.
+    deferred: bool,
+}
+
+#[derive(Default)]
+struct Waiter {
+    released: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Waiter {
+    fn complete(&self) {
+        *lock(&self.released) = true;
+        self.cv.notify_all();
+    }
+
+    /// Whether the store was released before `deadline`.
+    fn wait_until(&self, deadline: Instant) -> bool {
+        let mut released = lock(&self.released);
+        while !*released {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            released = self
+                .cv
+                .wait_timeout(released, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
+/// Locks, ignoring poison: no code panics while holding the spooler's locks (callbacks
+/// run outside them), so a poisoned lock holds consistent data.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The entry of `store_id`, created on its first mention with all gates open.
+fn entry_mut<'a>(shard: &'a mut HashMap<Arc<str>, Entry>, store_id: &str) -> &'a mut Entry {
+    if !shard.contains_key(store_id) {
+        let id: Arc<str> = Arc::from(store_id);
+        let entry = Entry {
+            id: id.clone(),
+            stats: StoreStats {
+                allowed: Activity::all(),
+                ..StoreStats::default()
+            },
+            waiter: None,
+            deferred: false,
+        };
+        shard.insert(id, entry);
+    }
+    shard.get_mut(store_id).expect("inserted above")
+}
+
+fn validate_id(store_id: &str) -> Result<()> {
+    if store_id.is_empty() {
+        Err(Error::InvalidParameter)
+    } else {
+        Ok(())
+    }
+}
+
+fn event(kind: EventKind, store_id: &Arc<str>, mode: Option<Mode>) -> Event {
+    Event {
+        kind,
+        store_id: store_id.clone(),
+        mode,
+        out_flags: LogoffFlags::empty(),
+        decision: None,
+        detail: None,
+    }
+}
+
+/// The activity reports of transports (SPEC §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Report {
+    Submit,
+    BeginSend,
+    EndSend { sent: bool },
+    BeginReceive,
+    EndReceive,
+}
+
+impl Spooler {
+    /// The spooler of `profile` with default options.
+    pub fn new(profile: &str) -> Result<Spooler> {
+        Spooler::with_options(profile, SpoolerOptions::default())
+    }
+
+    /// The spooler of `profile`. An empty profile is `MAPI_E_INVALID_PARAMETER`; a
+    /// registry directory that cannot be created is `MAPI_E_CALL_FAILED`.
+    pub fn with_options(profile: &str, options: SpoolerOptions) -> Result<Spooler> {
+        if profile.is_empty() {
+            return Err(Error::InvalidParameter);
+        }
+        let registry = if options.cross_process {
+            let root = options.runtime_dir.clone().unwrap_or_else(default_root);
+            Some(Registry::open(&root, profile).map_err(|_| Error::CallFailed)?)
+        } else {
+            None
+        };
+        Ok(Spooler {
+            inner: Arc::new(Inner {
+                profile: profile.to_owned(),
+                lenient: options.lenient,
+                purge_deadline_ns: AtomicU64::new(duration_ns(options.purge_deadline)),
+                close_deadline: options.close_deadline,
+                state: AtomicU8::new(OPEN),
+                hasher: RandomState::new(),
+                shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+                transports: RwLock::default(),
+                subscribers: RwLock::default(),
+                has_subscribers: AtomicBool::new(false),
+                next_id: AtomicU64::new(1),
+                registry,
+            }),
+        })
+    }
+
+    /// The profile this spooler serves.
+    pub fn profile(&self) -> &str {
+        &self.inner.profile
+    }
+
+    /// Whether [`close`](Spooler::close) has finished.
+    pub fn is_closed(&self) -> bool {
+        self.inner.state.load(Ordering::Acquire) == CLOSED
+    }
+
+    /// The PURGE deadline.
+    pub fn purge_deadline(&self) -> Duration {
+        Duration::from_nanos(self.inner.purge_deadline_ns.load(Ordering::Relaxed))
+    }
+
+    /// Sets the PURGE deadline for logoffs that start from now on.
+    pub fn set_purge_deadline(&self, deadline: Duration) {
+        self.inner
+            .purge_deadline_ns
+            .store(duration_ns(deadline), Ordering::Relaxed);
+    }
+
+    fn shard(&self, store_id: &str) -> &Shard {
+        let i = self.inner.hasher.hash_one(store_id) as usize % SHARDS;
+        &self.inner.shards[i]
+    }
+
+    fn check_open(&self, allow_closing: bool) -> Result<()> {
+        match self.inner.state.load(Ordering::Acquire) {
+            OPEN => Ok(()),
+            CLOSING if allow_closing => Ok(()),
+            _ => Err(Error::InvalidObject),
+        }
+    }
+
+    /// Opens a client's handle on `store_id` (reference count 1). The store is served
+    /// with all gates open; a logoff of another client still waiting for the store to
+    /// drain ends now, since the store is in use again.
+    pub fn open_store(&self, store_id: &str) -> Result<Store> {
+        validate_id(store_id)?;
+        self.check_open(false)?;
+        let mut events = Vec::new();
+        let id: Arc<str> = {
+            let mut shard = lock(self.shard(store_id));
+            let entry = entry_mut(&mut shard, store_id);
+            let id = entry.id.clone();
+            if entry.stats.pending.is_some() {
+                let mut e = event(EventKind::Released, &id, entry.stats.pending);
+                e.detail = Some("the store was opened again before it drained".into());
+                self.release_entry(entry, e, &id, &mut events);
+            }
+            if entry.stats.clients == 0
+                && let Some(registry) = &self.inner.registry
+            {
+                registry.publish(&id).map_err(|_| Error::CallFailed)?;
+            }
+            entry.stats.clients += 1;
+            entry.stats.released = false;
+            entry.stats.allowed = Activity::all();
+            id
+        };
+        self.dispatch(events);
+        let support = SpoolerSupport {
+            spooler: self.clone(),
+            store_id: id.clone(),
+        };
+        Ok(Store::with_id(
+            Arc::new(support),
+            Some(id),
+            self.inner.lenient,
+        ))
+    }
+
+    /// Ends one client's hold on the entry: closes the gates, completes the waiters.
+    fn release_entry(
+        &self,
+        entry: &mut Entry,
+        event: Event,
+        id: &Arc<str>,
+        events: &mut Vec<Event>,
+    ) {
+        entry.stats.clients = entry.stats.clients.saturating_sub(1);
+        if entry.stats.clients == 0 {
+            entry.stats.allowed = Activity::empty();
+            entry.stats.released = true;
+            if let Some(registry) = &self.inner.registry {
+                registry.withdraw(id);
+            }
+        }
+        entry.stats.pending = None;
+        entry.deferred = false;
+        if let Some(waiter) = entry.waiter.take() {
+            waiter.complete();
+        }
+        events.push(event);
+    }
+
+    fn report(&self, store_id: &str, report: Report) -> Result<()> {
+        validate_id(store_id)?;
+        let ending = matches!(report, Report::EndSend { .. } | Report::EndReceive);
+        self.check_open(ending)?;
+        let mut events = Vec::new();
+        {
+            let mut shard = lock(self.shard(store_id));
+            let entry = entry_mut(&mut shard, store_id);
+            let s = &mut entry.stats;
+            let allowed = s.allowed;
+            let gate = |g: Activity| {
+                if allowed.contains(g) {
+                    Ok(())
+                } else {
+                    Err(Error::NoAccess)
+                }
+            };
+            match report {
+                Report::Submit => {
+                    gate(Activity::OUTBOUND_QUEUE)?;
+                    s.queued += 1;
+                    s.submitted += 1;
+                }
+                Report::BeginSend => {
+                    gate(Activity::OUTBOUND)?;
+                    if s.queued == 0 {
+                        return Err(Error::NotFound);
+                    }
+                    s.queued -= 1;
+                    s.sending += 1;
+                }
+                Report::EndSend { sent } => {
+                    if s.sending == 0 {
+                        return Err(Error::NotFound);
+                    }
+                    s.sending -= 1;
+                    if sent {
+                        s.sent += 1;
+                    } else {
+                        s.queued += 1;
+                    }
+                }
+                Report::BeginReceive => {
+                    gate(Activity::INBOUND)?;
+                    s.receiving += 1;
+                    s.receptions += 1;
+                }
+                Report::EndReceive => {
+                    if s.receiving == 0 {
+                        return Err(Error::NotFound);
+                    }
+                    s.receiving -= 1;
+                    s.received += 1;
+                }
+            }
+            if ending
+                && let Some(mode) = s.pending
+                && drained(mode, s.activity())
+            {
+                let id = entry.id.clone();
+                let mut e = event(EventKind::Released, &id, Some(mode));
+                e.detail = Some("drained".into());
+                self.release_entry(entry, e, &id, &mut events);
+            }
+        }
+        self.dispatch(events);
+        Ok(())
+    }
+
+    /// A transport submitted a message to the store's outbound queue.
+    /// `MAPI_E_NO_ACCESS` when new submissions are closed.
+    pub fn submit(&self, store_id: &str) -> Result<()> {
+        self.report(store_id, Report::Submit)
+    }
+
+    /// A transport starts sending a queued message. `MAPI_E_NO_ACCESS` when sends are
+    /// closed, `MAPI_E_NOT_FOUND` when the queue is empty.
+    pub fn begin_send(&self, store_id: &str) -> Result<()> {
+        self.report(store_id, Report::BeginSend)
+    }
+
+    /// A send ended: `sent`, or not sent and back in the queue. `MAPI_E_NOT_FOUND` when
+    /// no send is in flight.
+    pub fn end_send(&self, store_id: &str, sent: bool) -> Result<()> {
+        self.report(store_id, Report::EndSend { sent })
+    }
+
+    /// A transport starts receiving a message into the store. `MAPI_E_NO_ACCESS` when
+    /// receptions are closed.
+    pub fn begin_receive(&self, store_id: &str) -> Result<()> {
+        self.report(store_id, Report::BeginReceive)
+    }
+
+    /// A reception ended; the message is in the store. `MAPI_E_NOT_FOUND` when no
+    /// reception is in flight.
+    pub fn end_receive(&self, store_id: &str) -> Result<()> {
+        self.report(store_id, Report::EndReceive)
+    }
+
+    /// The store's activity `A` (empty for a store never mentioned).
+    pub fn activity(&self, store_id: &str) -> Result<Activity> {
+        Ok(self.stats(store_id)?.activity())
+    }
+
+    /// The store's counters (all zero, gates closed, for a store never mentioned).
+    pub fn stats(&self, store_id: &str) -> Result<StoreStats> {
+        validate_id(store_id)?;
+        let shard = lock(self.shard(store_id));
+        Ok(shard.get(store_id).map(|e| e.stats).unwrap_or_default())
+    }
+
+    /// The ids of every store this spooler has served.
+    pub fn store_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .inner
+            .shards
+            .iter()
+            .flat_map(|s| lock(s).keys().map(|k| k.to_string()).collect::<Vec<_>>())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Registers a transport; PURGE calls its `flush_queues`. Returns its id.
+    pub fn add_transport(&self, transport: Arc<dyn Transport>) -> u64 {
+        self.register(&self.inner.transports, transport)
+    }
+
+    /// Unregisters a transport; false if there was none with that id.
+    pub fn remove_transport(&self, id: u64) -> bool {
+        unregister(&self.inner.transports, id).is_some()
+    }
+
+    /// Subscribes to events; returns the subscription's id. Subscribers run on the thread
+    /// that caused the event, with no lock held: they may call back into the spooler. A
+    /// panicking subscriber is skipped.
+    pub fn subscribe(&self, subscriber: Subscriber) -> u64 {
+        let id = self.register(&self.inner.subscribers, subscriber);
+        self.inner.has_subscribers.store(true, Ordering::Release);
+        id
+    }
+
+    /// Ends a subscription; false if there was none with that id.
+    pub fn unsubscribe(&self, id: u64) -> bool {
+        match unregister(&self.inner.subscribers, id) {
+            Some(left) => {
+                self.inner
+                    .has_subscribers
+                    .store(left > 0, Ordering::Release);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn register<T: Clone>(&self, list: &Registered<T>, item: T) -> u64 {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut list = list.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = Vec::clone(&list);
+        next.push((id, item));
+        *list = Arc::new(next);
+        id
+    }
+
+    fn dispatch(&self, events: Vec<Event>) {
+        if events.is_empty() || !self.inner.has_subscribers.load(Ordering::Acquire) {
+            return;
+        }
+        let subscribers = self
+            .inner
+            .subscribers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for e in &events {
+            for (_, s) in subscribers.iter() {
+                let _ = catch_unwind(AssertUnwindSafe(|| s(e)));
+            }
+        }
+    }
+
+    fn flush_transports(&self, id: &Arc<str>, mode: Mode, flags: FlushFlags) {
+        let transports = self
+            .inner
+            .transports
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut events = Vec::new();
+        for (tid, t) in transports.iter() {
+            let failure = match catch_unwind(AssertUnwindSafe(|| t.flush_queues(id, flags))) {
+                Ok(Ok(())) => continue,
+                Ok(Err(err)) => err.to_string(),
+                Err(panic) => panic_message(&panic),
+            };
+            let mut e = event(EventKind::FlushFailed, id, Some(mode));
+            e.detail = Some(format!("transport {tid}: {failure}"));
+            events.push(e);
+        }
+        self.dispatch(events);
+    }
+
+    /// StoreLogoffTransports for one client of `store_id` (SPEC §4, §6). `final_release`:
+    /// the client's handle is going away, so a refusal defers the release until the
+    /// store is idle.
+    fn store_logoff_transports(
+        &self,
+        id: &Arc<str>,
+        flags: &mut u32,
+        final_release: bool,
+    ) -> Result<()> {
+        let mode = parse_mode(*flags, self.inner.lenient)?;
+        self.check_open(false)?;
+        let mut events = Vec::new();
+        let (decision, waiter) = {
+            let mut shard = lock(self.shard(id));
+            let entry = shard.get_mut(&**id).ok_or(Error::InvalidObject)?;
+            let shared = entry.stats.clients > 1
+                || self
+                    .inner
+                    .registry
+                    .as_ref()
+                    .is_some_and(|r| r.others_hold(id));
+            let decision = decide_mode(mode, entry.stats.activity(), shared);
+            let kind = match decision.release {
+                Release::Refused => EventKind::Refused,
+                _ => EventKind::Decided,
+            };
+            let mut e = event(kind, id, Some(mode));
+            e.out_flags = decision.out_flags;
+            e.decision = Some(decision);
+            events.push(e);
+            let mut waiter = None;
+            match decision.release {
+                Release::Refused if final_release => {
+                    entry.stats.pending = Some(mode);
+                    entry.deferred = true;
+                    let mut e = event(EventKind::ReleaseDeferred, id, Some(mode));
+                    e.out_flags = decision.out_flags;
+                    events.push(e);
+                }
+                Release::Refused => {}
+                Release::Now => {
+                    let mut e = event(EventKind::Released, id, Some(mode));
+                    e.out_flags = decision.out_flags;
+                    e.detail = Some(if shared {
+                        "this client only; the store stays open for the others".into()
+                    } else {
+                        "now".into()
+                    });
+                    if shared {
+                        // The others keep their gates: only this client's hold ends.
+                        entry.stats.clients = entry.stats.clients.saturating_sub(1);
+                        if entry.stats.clients == 0
+                            && let Some(registry) = &self.inner.registry
+                        {
+                            registry.withdraw(id);
+                        }
+                        events.push(e);
+                    } else {
+                        self.release_entry(entry, e, id, &mut events);
+                    }
+                }
+                Release::WhenDrained => {
+                    entry.stats.allowed = decision.allowed;
+                    entry.stats.pending = Some(mode);
+                    entry.deferred = false;
+                    if decision.waits {
+                        waiter = Some(entry.waiter.get_or_insert_with(Arc::default).clone());
+                    }
+                }
+            }
+            (decision, waiter)
+        };
+        *flags = decision.out_flags.bits();
+        self.dispatch(events);
+        if !decision.flush_flags.is_empty() {
+            self.flush_transports(id, mode, decision.flush_flags);
+        }
+        let Some(waiter) = waiter else {
+            return Ok(());
+        };
+        if waiter.wait_until(Instant::now() + self.purge_deadline()) {
+            return Ok(());
+        }
+        // The deadline passed: the logoff goes on as NO_WAIT, with nobody waiting.
+        let still_pending = {
+            let mut shard = lock(self.shard(id));
+            match shard.get_mut(&**id) {
+                Some(entry)
+                    if entry
+                        .waiter
+                        .as_ref()
+                        .is_some_and(|w| Arc::ptr_eq(w, &waiter)) =>
+                {
+                    entry.waiter = None;
+                    entry.stats.pending = Some(Mode::NoWait);
+                    true
+                }
+                _ => false,
+            }
+        };
+        if !still_pending {
+            // Released between the deadline and the lock: not a timeout after all.
+            return Ok(());
+        }
+        let mut e = event(EventKind::TimedOut, id, Some(mode));
+        e.out_flags = decision.out_flags;
+        e.detail = Some(format!(
+            "PURGE deadline of {:?} passed; continuing as NO_WAIT",
+            self.purge_deadline()
+        ));
+        self.dispatch(vec![e]);
+        Err(Error::Timeout)
+    }
+
+    /// Closes the spooler with the options' close deadline. See
+    /// [`close_within`](Spooler::close_within).
+    pub fn close(&self) -> Result<CloseReport> {
+        self.close_within(self.inner.close_deadline)
+    }
+
+    /// Logs off, ORDERLY, every store still open or still draining, and waits up to
+    /// `deadline` for them to drain. What does not drain is reported (an `Undrained`
+    /// event each and in the report), not dropped. Afterwards every call but the reads
+    /// fails with `MAPI_E_INVALID_OBJECT`; `end_send` and `end_receive` are still taken
+    /// while the close waits. A second close returns `MAPI_E_INVALID_OBJECT`.
+    pub fn close_within(&self, deadline: Duration) -> Result<CloseReport> {
+        if self
+            .inner
+            .state
+            .compare_exchange(OPEN, CLOSING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(Error::InvalidObject);
+        }
+        let deadline = Instant::now() + deadline;
+        let mut report = CloseReport::default();
+        let mut waiting = Vec::new();
+        let mut events = Vec::new();
+        for shard in self.inner.shards.iter() {
+            let mut shard = lock(shard);
+            for (id, entry) in shard.iter_mut() {
+                if entry.stats.clients == 0 && entry.stats.pending.is_none() {
+                    continue;
+                }
+                // Every client of this spooler goes; a logoff under way keeps its own mode.
+                entry.stats.clients = entry.stats.clients.min(1);
+                let mode = *entry.stats.pending.get_or_insert(Mode::Orderly);
+                if mode == Mode::Orderly {
+                    entry.stats.allowed = Activity::empty();
+                }
+                if drained(mode, entry.stats.activity()) {
+                    let mut e = event(EventKind::Released, id, Some(mode));
+                    e.detail = Some("spooler closed".into());
+                    self.release_entry(entry, e, id, &mut events);
+                    report.released.push(id.to_string());
+                } else {
+                    let w = entry.waiter.get_or_insert_with(Arc::default).clone();
+                    waiting.push((id.clone(), w));
+                }
+            }
+        }
+        self.dispatch(events);
+        let mut events = Vec::new();
+        for (id, waiter) in waiting {
+            if waiter.wait_until(deadline) {
+                report.released.push(id.to_string());
+                continue;
+            }
+            let activity = self.activity(&id).unwrap_or_default();
+            let mut e = event(EventKind::Undrained, &id, Some(Mode::Orderly));
+            e.out_flags = activity.as_logoff_flags();
+            e.detail = Some("the spooler closed before the store drained".into());
+            events.push(e);
+            report.undrained.push((id.to_string(), activity));
+        }
+        self.inner.state.store(CLOSED, Ordering::Release);
+        self.dispatch(events);
+        report.released.sort();
+        report.undrained.sort();
+        Ok(report)
+    }
+}
+
+impl std::fmt::Debug for Spooler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spooler")
+            .field("profile", &self.inner.profile)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// Removes `id` from the list; the number left, or `None` if it was not there.
+fn unregister<T: Clone>(list: &Registered<T>, id: u64) -> Option<usize> {
+    let mut list = list.write().unwrap_or_else(|p| p.into_inner());
+    let next: Vec<_> = list.iter().filter(|(i, _)| *i != id).cloned().collect();
+    if next.len() == list.len() {
+        return None;
+    }
+    let left = next.len();
+    *list = Arc::new(next);
+    Some(left)
+}
+
+fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("panicked: {text}")
+}
+
+/// The Support of one client of a spooler-served store.
+struct SpoolerSupport {
+    spooler: Spooler,
+    store_id: Arc<str>,
+}
+
+impl Support for SpoolerSupport {
+    fn store_logoff_transports(&self, flags: &mut u32) -> Result<()> {
+        self.spooler
+            .store_logoff_transports(&self.store_id, flags, false)
+    }
+
+    fn final_release(&self, flags: &mut u32) -> Result<()> {
+        self.spooler
+            .store_logoff_transports(&self.store_id, flags, true)
+    }
+
+    fn activity(&self) -> Activity {
+        self.spooler.activity(&self.store_id).unwrap_or_default()
+    }
+}

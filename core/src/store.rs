@@ -1,0 +1,247 @@
+//! The Store: the provider side of the protocol (`IMsgStore::StoreLogoff`, `AddRef`,
+//! `Release`), SPEC §5.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::decide::parse_mode;
+use crate::error::{Error, Result};
+use crate::flags::{Activity, LogoffFlags, Mode};
+
+/// `IMAPISupport::StoreLogoffTransports` as a Store sees it: one object per open store.
+///
+/// The library's [`Spooler`](crate::Spooler) implements it for the stores it opens; a
+/// provider that runs under a real MAPI subsystem implements it over that subsystem's
+/// support object and builds its handle with [`Store::new`].
+pub trait Support: Send + Sync {
+    /// StoreLogoffTransports. `flags` holds one mode flag on entry and the decision's
+    /// `out_flags` on return.
+    ///
+    /// `Ok` for a decided call, refused or not (the outcome is in the flags);
+    /// `Err(Error::Timeout)` with `flags` written when a PURGE passed its deadline; any
+    /// other error rejected the call and left `flags` unchanged.
+    fn store_logoff_transports(&self, flags: &mut u32) -> Result<()>;
+
+    /// StoreLogoffTransports from the final release: the handle is gone once it returns.
+    /// The library's spooler then releases a refused store as soon as it is idle
+    /// (SPEC §5). The default is [`store_logoff_transports`](Support::store_logoff_transports).
+    fn final_release(&self, flags: &mut u32) -> Result<()> {
+        self.store_logoff_transports(flags)
+    }
+
+    /// The store's current activity, which `StoreLogoff` reports. An external support
+    /// that cannot know it reports nothing (the default).
+    fn activity(&self) -> Activity {
+        Activity::empty()
+    }
+}
+
+/// A client's handle on a message store: the `IMsgStore` side of the protocol.
+///
+/// The handle is reference counted like a COM object: [`open`](crate::Spooler::open_store)
+/// or [`Store::new`] gives it a count of 1, [`add_ref`](Store::add_ref) adds one, and the
+/// [`release`](Store::release) that brings the count to 0 calls StoreLogoffTransports
+/// exactly once, with the mode saved by [`logoff`](Store::logoff) (ABORT if none). Cloning
+/// the Rust value does not add a reference; it names the same handle.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+struct StoreInner {
+    support: Arc<dyn Support>,
+    store_id: Option<Arc<str>>,
+    state: Mutex<HandleState>,
+}
+
+#[derive(Debug, Default)]
+struct HandleState {
+    refs: u32,
+    saved_mode: Option<Mode>,
+    lenient: bool,
+    /// An explicit logoff_transports answered COMPLETE: the handle is dead but for
+    /// add_ref/release, and the final release calls nothing.
+    logged_off: bool,
+    /// A StoreLogoffTransports call on this handle is under way.
+    in_call: bool,
+    /// The count reached 0 while `in_call`: the caller of that call runs the final one.
+    final_pending: bool,
+    /// The final StoreLogoffTransports has been called (or skipped after logged_off).
+    finished: bool,
+}
+
+impl Store {
+    /// A handle with reference count 1 on a caller-supplied support.
+    pub fn new(support: Arc<dyn Support>) -> Store {
+        Store::with_id(support, None, false)
+    }
+
+    pub(crate) fn with_id(support: Arc<dyn Support>, id: Option<Arc<str>>, lenient: bool) -> Store {
+        Store {
+            inner: Arc::new(StoreInner {
+                support,
+                store_id: id,
+                state: Mutex::new(HandleState {
+                    refs: 1,
+                    lenient,
+                    ..HandleState::default()
+                }),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, HandleState> {
+        // No code panics while holding this lock, so poisoning cannot hide a broken state.
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The store id, for a store opened on a [`Spooler`](crate::Spooler).
+    pub fn store_id(&self) -> Option<&str> {
+        self.inner.store_id.as_deref()
+    }
+
+    /// Opt in to (or out of) lenient validation of this handle's `logoff` flags.
+    pub fn set_lenient(&self, lenient: bool) {
+        self.state().lenient = lenient;
+    }
+
+    /// The current reference count (0 once finally released).
+    pub fn ref_count(&self) -> u32 {
+        self.state().refs
+    }
+
+    /// The mode saved by the last accepted `logoff`, if any.
+    pub fn saved_mode(&self) -> Option<Mode> {
+        self.state().saved_mode
+    }
+
+    /// Whether calls other than add_ref/release are still accepted.
+    pub fn is_valid(&self) -> bool {
+        let s = self.state();
+        s.refs > 0 && !s.logged_off
+    }
+
+    /// `IUnknown::AddRef`: the new count, or 0 (and no change) once finally released.
+    pub fn add_ref(&self) -> u32 {
+        let mut s = self.state();
+        if s.refs == 0 {
+            return 0;
+        }
+        s.refs = s.refs.saturating_add(1);
+        s.refs
+    }
+
+    /// `IUnknown::Release`: the new count. The release that brings it to 0 calls
+    /// StoreLogoffTransports exactly once (unless an explicit
+    /// [`logoff_transports`](Store::logoff_transports) already answered COMPLETE), and may
+    /// wait if the saved mode is PURGE. Releasing a finally released handle returns 0
+    /// and does nothing.
+    pub fn release(&self) -> u32 {
+        let mode = {
+            let mut s = self.state();
+            if s.refs == 0 {
+                return 0;
+            }
+            s.refs -= 1;
+            if s.refs > 0 {
+                return s.refs;
+            }
+            if s.in_call {
+                // The thread inside logoff_transports makes the final call when it returns.
+                s.final_pending = true;
+                return 0;
+            }
+            if s.finished || s.logged_off {
+                s.finished = true;
+                return 0;
+            }
+            s.finished = true;
+            s.in_call = true;
+            s.saved_mode.unwrap_or(Mode::Abort)
+        };
+        self.final_logoff_transports(mode);
+        0
+    }
+
+    fn final_logoff_transports(&self, mode: Mode) {
+        let mut flags = mode.flag().bits();
+        // The outcome reaches subscribers as events; Release has no HRESULT to return it in.
+        let _ = self.inner.support.final_release(&mut flags);
+        self.state().in_call = false;
+    }
+
+    fn check_valid(s: &HandleState) -> Result<()> {
+        if s.refs == 0 || s.logged_off {
+            Err(Error::InvalidObject)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `IMsgStore::StoreLogoff`: validates `flags` (SPEC §3), saves the mode for the final
+    /// release (a later call overwrites it) and writes the store's current activity back
+    /// into `flags`. It performs no logoff. A rejected call changes nothing.
+    pub fn logoff(&self, flags: &mut u32) -> Result<()> {
+        let mut s = self.state();
+        Store::check_valid(&s)?;
+        let mode = parse_mode(*flags, s.lenient)?;
+        s.saved_mode = Some(mode);
+        drop(s);
+        *flags = self.inner.support.activity().bits();
+        Ok(())
+    }
+
+    /// Calls StoreLogoffTransports now, on behalf of the provider ("Shutting Down a
+    /// Message Store Provider"). `flags` holds one mode on entry (validated by the
+    /// support) and the out_flags on return. If the answer is COMPLETE the handle is
+    /// invalidated: later calls but add_ref/release fail with `MAPI_E_INVALID_OBJECT`,
+    /// and the final release does not call StoreLogoffTransports again.
+    pub fn logoff_transports(&self, flags: &mut u32) -> Result<()> {
+        {
+            let mut s = self.state();
+            Store::check_valid(&s)?;
+            if s.in_call {
+                return Err(Error::Busy);
+            }
+            s.in_call = true;
+        }
+        let result = self.inner.support.store_logoff_transports(flags);
+        let complete = match result {
+            Ok(()) | Err(Error::Timeout) => *flags & LogoffFlags::COMPLETE.bits() != 0,
+            Err(_) => false,
+        };
+        let final_mode = {
+            let mut s = self.state();
+            s.in_call = false;
+            if complete {
+                s.logged_off = true;
+            }
+            if s.final_pending && !s.finished {
+                s.finished = true;
+                if s.logged_off {
+                    None
+                } else {
+                    s.in_call = true;
+                    Some(s.saved_mode.unwrap_or(Mode::Abort))
+                }
+            } else {
+                None
+            }
+        };
+        if let Some(mode) = final_mode {
+            self.final_logoff_transports(mode);
+        }
+        result
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.state();
+        f.debug_struct("Store")
+            .field("store_id", &self.inner.store_id)
+            .field("refs", &s.refs)
+            .field("saved_mode", &s.saved_mode)
+            .field("logged_off", &s.logged_off)
+            .finish()
+    }
+}
