@@ -137,6 +137,16 @@ pub fn decide(flags: u32, activity: Activity, context: Context) -> Result<Decisi
     Ok(decide_mode(mode, activity, context.shared))
 }
 
+/// [`decide`] on raw bits, as the C, Python and Node `decide` take them: the context
+/// bits are checked first, then the flags, then the activity, each failing with
+/// `MAPI_E_UNKNOWN_FLAGS` (or the flags' `MAPI_E_INVALID_PARAMETER`).
+pub fn decide_bits(flags: u32, activity: u32, context: u32) -> Result<Decision> {
+    let context = Context::from_bits(context)?;
+    let mode = parse_mode(flags, context.lenient)?;
+    let activity = parse_activity(activity)?;
+    Ok(decide_mode(mode, activity, context.shared))
+}
+
 /// Whether a store whose logoff was decided with `mode` has drained (SPEC §4):
 /// nothing in flight, and for NO_WAIT and PURGE also an empty queue. For a refused
 /// QUIET the store must be idle.

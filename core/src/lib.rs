@@ -19,7 +19,9 @@ mod registry;
 mod spooler;
 mod store;
 
-pub use decide::{Context, Decision, decide, decide_mode, drained, parse_activity, parse_mode};
+pub use decide::{
+    Context, Decision, decide, decide_bits, decide_mode, drained, parse_activity, parse_mode,
+};
 pub use error::{Error, Result, S_OK, hresult_of};
 pub use flags::{Activity, FlushFlags, LogoffFlags, Mode, Release, flag_names};
 pub use spooler::{
