@@ -12,6 +12,8 @@
 //! assert_eq!(d.release, Release::WhenDrained);
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod decide;
 mod error;
 mod flags;
