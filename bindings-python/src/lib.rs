@@ -1,1 +1,95 @@
+//! `mapi_logoff._native`: the Python binding of the `mapi-logoff` core. Thin: it converts
+//! arguments and results, releases the GIL where the core may wait, and runs Python
+//! callbacks for the core; the protocol itself lives in the core.
+//!
+//! The public package is `mapi_logoff` (python/mapi_logoff), which re-exports what is here
+//! next to its flag enums and exception classes.
 
+mod callbacks;
+mod convert;
+mod errors;
+mod spooler;
+mod store;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+mod _native {
+    use mapi_logoff::{Context, Error, FlushFlags, LogoffFlags, Release, S_OK, decide_bits};
+    use pyo3::prelude::*;
+    use pyo3::types::PyDict;
+
+    use crate::convert::{self, Bits};
+    use crate::errors::ok;
+
+    #[pymodule_export]
+    use crate::spooler::PySpooler;
+    #[pymodule_export]
+    use crate::store::PyStore;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("__version__", env!("CARGO_PKG_VERSION"))
+    }
+
+    /// The decision table (SPEC §3, §4): validates `flags` and decides for a store with
+    /// `activity`. Raises the `MapiError` subclass of a rejected call.
+    #[pyfunction]
+    #[pyo3(
+        signature = (flags, activity = Bits(0), *, shared = false, lenient = false),
+        text_signature = "(flags, activity=0, *, shared=False, lenient=False)"
+    )]
+    fn decide(
+        py: Python<'_>,
+        flags: Bits,
+        activity: Bits,
+        shared: bool,
+        lenient: bool,
+    ) -> PyResult<Bound<'_, PyAny>> {
+        let mut context = 0;
+        if shared {
+            context |= Context::SHARED;
+        }
+        if lenient {
+            context |= Context::LENIENT;
+        }
+        decide_raw(py, flags, activity, Bits(context))
+    }
+
+    /// `decide` on the C call's raw words: `context` is `MAPI_LOGOFF_SHARED 0x1 |
+    /// MAPI_LOGOFF_LENIENT 0x2`; other context bits are `MAPI_E_UNKNOWN_FLAGS`.
+    #[pyfunction]
+    #[pyo3(name = "decide_bits")]
+    fn decide_raw(
+        py: Python<'_>,
+        flags: Bits,
+        activity: Bits,
+        context: Bits,
+    ) -> PyResult<Bound<'_, PyAny>> {
+        let decision = ok(py, decide_bits(flags.0, activity.0, context.0))?;
+        convert::decision(py, &decision)
+    }
+
+    /// The core's constants under their MAPI names, for the tests that hold the Python
+    /// enums to them.
+    #[pyfunction]
+    fn _constants(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+        let d = PyDict::new(py);
+        for (name, flag) in LogoffFlags::all().iter_names() {
+            d.set_item(format!("LOGOFF_{name}"), flag.bits())?;
+        }
+        for (name, flag) in FlushFlags::all().iter_names() {
+            d.set_item(format!("FLUSH_{name}"), flag.bits())?;
+        }
+        for r in [Release::Refused, Release::Now, Release::WhenDrained] {
+            d.set_item(format!("MAPI_LOGOFF_RELEASE_{}", r.name()), r.value())?;
+        }
+        for e in Error::ALL {
+            d.set_item(e.name(), e.hresult_bits())?;
+        }
+        d.set_item("MAPI_LOGOFF_SHARED", Context::SHARED)?;
+        d.set_item("MAPI_LOGOFF_LENIENT", Context::LENIENT)?;
+        d.set_item("S_OK", S_OK)?;
+        Ok(d)
+    }
+}

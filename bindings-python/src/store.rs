@@ -1,0 +1,137 @@
+//! `Store`: a client's handle on a message store (`IMsgStore` side, SPEC §5).
+
+use std::sync::Arc;
+
+use mapi_logoff::Error;
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+
+use crate::callbacks::{PySupport, take_support_error};
+use crate::convert::{self, Bits};
+use crate::errors::{ok, timeout, to_pyerr};
+
+/// A client's handle on a message store, reference counted like a COM object.
+#[pyclass(frozen, name = "Store", module = "mapi_logoff")]
+pub struct PyStore {
+    inner: mapi_logoff::Store,
+}
+
+impl PyStore {
+    pub fn from_core(inner: mapi_logoff::Store) -> PyStore {
+        PyStore { inner }
+    }
+}
+
+#[pymethods]
+impl PyStore {
+    /// A handle with reference count 1 on a caller-supplied support: an object with
+    /// `store_logoff_transports(flags) -> out_flags` and optionally `activity() -> int`.
+    #[new]
+    fn new(support: &Bound<'_, PyAny>) -> PyResult<PyStore> {
+        let support = PySupport::new(support)?;
+        Ok(PyStore {
+            inner: mapi_logoff::Store::new(Arc::new(support)),
+        })
+    }
+
+    /// StoreLogoff: validates `flags`, saves the mode for the final release and returns the
+    /// store's current activity (what the C call writes back). Performs no logoff.
+    fn logoff<'py>(&self, py: Python<'py>, flags: Bits) -> PyResult<Bound<'py, PyAny>> {
+        let mut bits = flags.0;
+        ok(py, self.inner.logoff(&mut bits))?;
+        convert::logoff_flags(py, bits)
+    }
+
+    /// StoreLogoffTransports now, for the provider: returns the out_flags. A PURGE waits
+    /// with the GIL released; past the deadline it raises `MapiTimeoutError` carrying
+    /// `out_flags`. An answer with COMPLETE invalidates the handle.
+    fn logoff_transports<'py>(&self, py: Python<'py>, flags: Bits) -> PyResult<Bound<'py, PyAny>> {
+        let store = self.inner.clone();
+        let (result, bits) = py.detach(move || {
+            let mut bits = flags.0;
+            let result = store.logoff_transports(&mut bits);
+            (result, bits)
+        });
+        // The exception a caller-supplied support raised, as it was raised.
+        let support_error = take_support_error();
+        match result {
+            Ok(()) => convert::logoff_flags(py, bits),
+            Err(_) if support_error.is_some() => Err(support_error.expect("checked")),
+            Err(Error::Timeout) => Err(timeout(py, bits)),
+            Err(e) => Err(to_pyerr(py, e)),
+        }
+    }
+
+    /// AddRef: the new count, or 0 (and no change) once finally released.
+    fn add_ref(&self) -> u32 {
+        self.inner.add_ref()
+    }
+
+    /// Release: the new count. The final release logs off with the saved mode (ABORT if
+    /// none); a saved PURGE waits, with the GIL released.
+    fn release(&self, py: Python<'_>) -> u32 {
+        let store = self.inner.clone();
+        py.detach(move || store.release())
+    }
+
+    /// The reference count (0 once finally released).
+    #[getter]
+    fn ref_count(&self) -> u32 {
+        self.inner.ref_count()
+    }
+
+    /// Whether calls other than add_ref/release are still accepted.
+    #[getter]
+    fn is_valid(&self) -> bool {
+        self.inner.is_valid()
+    }
+
+    /// The store id, for a store opened on a Spooler; `None` on a caller-supplied support.
+    #[getter]
+    fn store_id(&self) -> Option<&str> {
+        self.inner.store_id()
+    }
+
+    /// The mode saved by the last accepted `logoff`, if any.
+    #[getter]
+    fn saved_mode<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        convert::mode(py, self.inner.saved_mode())
+    }
+
+    /// Opts this handle's `logoff` in to (or out of) lenient validation.
+    fn set_lenient(&self, lenient: bool) {
+        self.inner.set_lenient(lenient);
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        if slf.get().inner.ref_count() == 0 {
+            return Err(to_pyerr(slf.py(), Error::InvalidObject));
+        }
+        Ok(slf)
+    }
+
+    /// Releases the reference the `with` statement held.
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyType>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> bool {
+        self.release(py);
+        false
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "Store(store_id={}, ref_count={}, valid={})",
+            convert::str_repr(py, self.inner.store_id()),
+            self.inner.ref_count(),
+            if self.inner.is_valid() {
+                "True"
+            } else {
+                "False"
+            }
+        )
+    }
+}
