@@ -30,3 +30,8 @@ pub use spooler::{
     CloseReport, Event, EventKind, Spooler, SpoolerOptions, StoreStats, Subscriber, Transport,
 };
 pub use store::{Store, Support};
+
+/// README.md's Rust example runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

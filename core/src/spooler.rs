@@ -182,7 +182,11 @@ const OPEN: u8 = 0;
 const CLOSING: u8 = 1;
 const CLOSED: u8 = 2;
 
-type Shard = Mutex<HashMap<Arc<str>, Entry>>;
+/// One lock's share of the stores, on cache lines of its own so that threads working on
+/// stores of different shards do not contend through false sharing.
+#[repr(align(128))]
+#[derive(Default)]
+struct Shard(Mutex<HashMap<Arc<str>, Entry>>);
 /// A copy-on-write list of callbacks: callers clone the `Arc` and call without the lock.
 type Registered<T> = RwLock<Arc<Vec<(u64, T)>>>;
 
@@ -320,7 +324,7 @@ impl Spooler {
                 close_deadline: options.close_deadline,
                 state: AtomicU8::new(OPEN),
                 hasher: RandomState::new(),
-                shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+                shards: (0..SHARDS).map(|_| Shard::default()).collect(),
                 transports: RwLock::default(),
                 subscribers: RwLock::default(),
                 has_subscribers: AtomicBool::new(false),
@@ -373,7 +377,7 @@ impl Spooler {
         self.check_open(false)?;
         let mut events = Vec::new();
         let id: Arc<str> = {
-            let mut shard = lock(self.shard(store_id));
+            let mut shard = lock(&self.shard(store_id).0);
             let entry = entry_mut(&mut shard, store_id);
             let id = entry.id.clone();
             if entry.stats.pending.is_some() {
@@ -433,7 +437,7 @@ impl Spooler {
         self.check_open(ending)?;
         let mut events = Vec::new();
         {
-            let mut shard = lock(self.shard(store_id));
+            let mut shard = lock(&self.shard(store_id).0);
             let entry = entry_mut(&mut shard, store_id);
             let s = &mut entry.stats;
             let allowed = s.allowed;
@@ -534,7 +538,7 @@ impl Spooler {
     /// The store's counters (all zero, gates closed, for a store never mentioned).
     pub fn stats(&self, store_id: &str) -> Result<StoreStats> {
         validate_id(store_id)?;
-        let shard = lock(self.shard(store_id));
+        let shard = lock(&self.shard(store_id).0);
         Ok(shard.get(store_id).map(|e| e.stats).unwrap_or_default())
     }
 
@@ -544,7 +548,7 @@ impl Spooler {
             .inner
             .shards
             .iter()
-            .flat_map(|s| lock(s).keys().map(|k| k.to_string()).collect::<Vec<_>>())
+            .flat_map(|s| lock(&s.0).keys().map(|k| k.to_string()).collect::<Vec<_>>())
             .collect();
         ids.sort();
         ids
@@ -642,7 +646,7 @@ impl Spooler {
         self.check_open(false)?;
         let mut events = Vec::new();
         let (decision, waiter) = {
-            let mut shard = lock(self.shard(id));
+            let mut shard = lock(&self.shard(id).0);
             let entry = shard.get_mut(&**id).ok_or(Error::InvalidObject)?;
             let shared = entry.stats.clients > 1
                 || self
@@ -714,7 +718,7 @@ impl Spooler {
         }
         // The deadline passed: the logoff goes on as NO_WAIT, with nobody waiting.
         let still_pending = {
-            let mut shard = lock(self.shard(id));
+            let mut shard = lock(&self.shard(id).0);
             match shard.get_mut(&**id) {
                 Some(entry)
                     if entry
@@ -768,7 +772,7 @@ impl Spooler {
         let mut waiting = Vec::new();
         let mut events = Vec::new();
         for shard in self.inner.shards.iter() {
-            let mut shard = lock(shard);
+            let mut shard = lock(&shard.0);
             for (id, entry) in shard.iter_mut() {
                 if entry.stats.clients == 0 && entry.stats.pending.is_none() {
                     continue;
