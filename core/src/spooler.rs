@@ -767,7 +767,8 @@ impl Spooler {
         {
             return Err(Error::InvalidObject);
         }
-        let deadline = Instant::now() + deadline;
+        // Clamped like the PURGE deadline: `Instant + Duration::MAX` would panic mid-close.
+        let deadline = Instant::now() + Duration::from_nanos(duration_ns(deadline));
         let mut report = CloseReport::default();
         let mut waiting = Vec::new();
         let mut events = Vec::new();
