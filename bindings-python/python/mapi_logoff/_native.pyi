@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import datetime
 import os
-from typing import Callable, Protocol, SupportsIndex, Union, final
+from collections.abc import Callable
+from typing import Protocol, SupportsIndex, final
+
+from typing_extensions import TypeAlias
 
 from ._types import CloseReport, Decision, Event, FlushFlags, LogoffFlags, StoreStats
 
 __version__: str
 
-_Flags = SupportsIndex
+_Flags: TypeAlias = SupportsIndex
 """An int or an ``IntFlag`` that fits in 32 unsigned bits (not a ``bool``)."""
-_Seconds = Union[float, int, datetime.timedelta]
+_Seconds: TypeAlias = float | int | datetime.timedelta
 """A deadline: seconds, or a timedelta. Not negative."""
 
 class _TransportObject(Protocol):
     def flush_queues(self, store_id: str, flags: FlushFlags, /) -> object: ...
 
-_Transport = Union[_TransportObject, Callable[[str, FlushFlags], object]]
+_Transport: TypeAlias = _TransportObject | Callable[[str, FlushFlags], object]
 """An object with ``flush_queues(store_id, flags)``, or such a callable. Raising a
 ``MapiError`` fails with its HRESULT, anything else with ``MAPI_E_CALL_FAILED``; either way
 the spooler reports a ``"flush_failed"`` event and the logoff goes on."""
@@ -39,6 +42,7 @@ def decide_bits(flags: _Flags, activity: _Flags, context: _Flags) -> Decision:
     """``decide`` on the C call's words; context is SHARED 0x1 | LENIENT 0x2."""
 
 def _constants() -> dict[str, int]: ...
+
 @final
 class Store:
     """A client's handle on a message store, reference counted like a COM object."""
