@@ -1,1 +1,704 @@
+//! The native half of the Node package: napi-rs glue over the `mapi-logoff` core and
+//! nothing of its own logic. `lib/mapi-logoff.js` is the public API; it checks argument
+//! types, builds the frozen flag objects from [`constants`] and turns the `MAPI_E_*`
+//! codes thrown here into `MapiError`s.
+//!
+//! Threads (docs/node.md, "Callbacks"): a transport's `flush_queues` runs on the thread
+//! that runs the logoff. On the JS thread (a synchronous `logoffTransports` or `release`)
+//! it calls the JS adapter directly; on a libuv worker (the `*Async` forms) it posts the
+//! call through a thread-safe function and waits for the adapter's answer, which the JS
+//! thread is free to give. Subscribers are always posted, never called directly.
 
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::thread::{self, ThreadId};
+use std::time::Duration;
+
+use mapi_logoff as ml;
+use napi::bindgen_prelude::{AsyncTask, Env, FnArgs, Function, FunctionRef, Status, Task};
+use napi::sys;
+use napi::threadsafe_function::{
+    ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue,
+};
+use napi_derive::napi;
+
+/// The core's error as a JS `Error` whose `.code` is the HRESULT's name.
+fn mapi_error(e: ml::Error) -> napi::Error<String> {
+    napi::Error::new(e.name().to_owned(), e.to_string())
+}
+
+fn hresult_bits<T>(result: &ml::Result<T>) -> u32 {
+    result.as_ref().err().map_or(0, |e| e.hresult_bits())
+}
+
+/// Milliseconds from JS (checked there: a finite number >= 0) as a duration.
+fn millis(ms: f64) -> Duration {
+    Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::MAX)
+}
+
+fn count(n: u64) -> f64 {
+    n as f64
+}
+
+// ---------------------------------------------------------------------------------------
+// Constants and decide
+
+/// Every constant of the protocol, by group, as the core defines them.
+#[napi(object)]
+pub struct Constants {
+    /// `LOGOFF_*` without the prefix: `NO_WAIT`, …, `OUTBOUND_QUEUE`.
+    pub logoff_flags: HashMap<String, u32>,
+    /// `FLUSH_*` without the prefix.
+    pub flush_flags: HashMap<String, u32>,
+    /// `REFUSED`, `NOW`, `WHEN_DRAINED`.
+    pub release: HashMap<String, u32>,
+    /// `S_OK` and every `MAPI_E_*` the protocol returns, as unsigned 32-bit values.
+    pub hresults: HashMap<String, u32>,
+    /// The message of each `MAPI_E_*` error.
+    pub messages: HashMap<String, String>,
+}
+
+#[napi(catch_unwind)]
+pub fn constants() -> Constants {
+    let names = |it: &mut dyn Iterator<Item = (&str, u32)>| -> HashMap<String, u32> {
+        it.map(|(n, v)| (n.to_owned(), v)).collect()
+    };
+    let mut hresults = names(&mut ml::Error::ALL.iter().map(|e| (e.name(), e.hresult_bits())));
+    hresults.insert("S_OK".to_owned(), ml::S_OK as u32);
+    Constants {
+        logoff_flags: names(
+            &mut ml::LogoffFlags::all()
+                .iter_names()
+                .map(|(n, f)| (n, f.bits())),
+        ),
+        flush_flags: names(
+            &mut ml::FlushFlags::all()
+                .iter_names()
+                .map(|(n, f)| (n, f.bits())),
+        ),
+        release: names(
+            &mut [
+                ml::Release::Refused,
+                ml::Release::Now,
+                ml::Release::WhenDrained,
+            ]
+            .into_iter()
+            .map(|r| (r.name(), r.value())),
+        ),
+        hresults,
+        messages: ml::Error::ALL
+            .iter()
+            .map(|e| (e.name().to_owned(), e.to_string()))
+            .collect(),
+    }
+}
+
+/// One row of the decision table.
+#[napi(object)]
+pub struct Decision {
+    pub out_flags: u32,
+    pub release: u32,
+    pub flush_flags: u32,
+    pub allowed: u32,
+    pub waits: bool,
+}
+
+impl From<ml::Decision> for Decision {
+    fn from(d: ml::Decision) -> Self {
+        Decision {
+            out_flags: d.out_flags.bits(),
+            release: d.release.value(),
+            flush_flags: d.flush_flags.bits(),
+            allowed: d.allowed.bits(),
+            waits: d.waits,
+        }
+    }
+}
+
+/// The decision table on raw bits: `context` is `1` shared | `2` lenient.
+#[napi(catch_unwind)]
+pub fn decide(flags: u32, activity: u32, context: u32) -> napi::Result<Decision, String> {
+    ml::decide_bits(flags, activity, context)
+        .map(Decision::from)
+        .map_err(mapi_error)
+}
+
+// ---------------------------------------------------------------------------------------
+// Transports: the JS thread calls directly, other threads post and wait
+
+thread_local! {
+    /// The env of the synchronous native call running on this thread, if any: a transport
+    /// called from inside it may call JS directly.
+    static CURRENT_ENV: Cell<sys::napi_env> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// Marks the extent of a synchronous call that may reach a transport.
+struct EnvScope {
+    previous: sys::napi_env,
+}
+
+impl EnvScope {
+    fn enter(env: &Env) -> EnvScope {
+        EnvScope {
+            previous: CURRENT_ENV.with(|c| c.replace(env.raw())),
+        }
+    }
+}
+
+impl Drop for EnvScope {
+    fn drop(&mut self) {
+        CURRENT_ENV.with(|c| c.set(self.previous));
+    }
+}
+
+/// Answers of flush calls not yet given, by token: the JS adapter gives each through
+/// [`flush_done`], from inside the call or, for a Promise, later.
+static PENDING: LazyLock<Mutex<HashMap<u32, SyncSender<u32>>>> = LazyLock::new(Default::default);
+static NEXT_TOKEN: AtomicU32 = AtomicU32::new(1);
+
+fn pending() -> std::sync::MutexGuard<'static, HashMap<u32, SyncSender<u32>>> {
+    PENDING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn new_token() -> (u32, Receiver<u32>) {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+    pending().insert(token, tx);
+    (token, rx)
+}
+
+fn forget_token(token: u32) {
+    pending().remove(&token);
+}
+
+/// The adapter's answer to flush call `token`: `hresult` 0 for success, else the
+/// HRESULT to report. False when nobody waits for it any more (a Promise that settled
+/// after a synchronous logoff returned, or after the wait gave up).
+#[napi(catch_unwind)]
+pub fn flush_done(token: u32, hresult: u32) -> bool {
+    match pending().remove(&token) {
+        Some(tx) => tx.send(hresult).is_ok(),
+        None => false,
+    }
+}
+
+fn flush_result(hresult: u32) -> ml::Result<()> {
+    match hresult {
+        0 => Ok(()),
+        h => Err(ml::Error::from_hresult(h as i32).unwrap_or(ml::Error::CallFailed)),
+    }
+}
+
+/// `(store_id, flush_flags, token)`: the arguments of the JS adapter.
+type FlushArgs = (String, u32, u32);
+type FlushTsfn =
+    ThreadsafeFunction<FlushArgs, UnknownReturnValue, FnArgs<FlushArgs>, Status, false, true>;
+
+/// A JS transport as the core sees it.
+struct JsTransport {
+    posted: FlushTsfn,
+    direct: FunctionRef<FnArgs<FlushArgs>, UnknownReturnValue>,
+    js_thread: ThreadId,
+    /// The spooler's PURGE deadline (ms): how long a posted call may take to answer.
+    deadline_ms: Arc<AtomicU64>,
+}
+
+impl JsTransport {
+    /// On the JS thread, inside a synchronous logoff: call the adapter now.
+    fn call_here(&self, args: FlushArgs, token: u32, rx: Receiver<u32>) -> ml::Result<()> {
+        let raw = CURRENT_ENV.with(Cell::get);
+        if raw.is_null() {
+            // Not inside a native call (the core never flushes there): post, don't wait.
+            forget_token(token);
+            self.posted
+                .call(args, ThreadsafeFunctionCallMode::NonBlocking);
+            return Ok(());
+        }
+        let env = Env::from_raw(raw);
+        let called = self
+            .direct
+            .borrow_back(&env)
+            .and_then(|f| f.call(FnArgs::from(args)));
+        match (called, rx.try_recv()) {
+            (_, Ok(hresult)) => flush_result(hresult),
+            (Err(_), _) => {
+                forget_token(token);
+                Err(ml::Error::CallFailed)
+            }
+            // A Promise that a synchronous call cannot wait for: its outcome, if a
+            // failure, is reported by the adapter as a warning.
+            (Ok(_), Err(TryRecvError::Empty | TryRecvError::Disconnected)) => {
+                forget_token(token);
+                Ok(())
+            }
+        }
+    }
+
+    /// On another thread: post the call to the JS thread and wait for the answer.
+    fn call_posted(&self, args: FlushArgs, token: u32, rx: Receiver<u32>) -> ml::Result<()> {
+        let status = self.posted.call_with_return_value(
+            args,
+            ThreadsafeFunctionCallMode::Blocking,
+            move |ret, _env| {
+                if ret.is_err() {
+                    // The adapter itself threw (it catches the transport's throws).
+                    flush_done(token, ml::Error::CallFailed.hresult_bits());
+                }
+                Ok(())
+            },
+        );
+        if status != Status::Ok {
+            forget_token(token);
+            return Err(ml::Error::CallFailed);
+        }
+        let deadline = Duration::from_millis(self.deadline_ms.load(Ordering::Relaxed));
+        match rx.recv_timeout(deadline) {
+            Ok(hresult) => flush_result(hresult),
+            Err(RecvTimeoutError::Timeout) => {
+                forget_token(token);
+                Err(ml::Error::Timeout)
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(ml::Error::CallFailed),
+        }
+    }
+}
+
+impl ml::Transport for JsTransport {
+    fn flush_queues(&self, store_id: &str, flags: ml::FlushFlags) -> ml::Result<()> {
+        let (token, rx) = new_token();
+        let args = (store_id.to_owned(), flags.bits(), token);
+        if thread::current().id() == self.js_thread {
+            self.call_here(args, token, rx)
+        } else {
+            self.call_posted(args, token, rx)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Events
+
+/// One thing that happened to a store.
+#[napi(object)]
+pub struct Event {
+    /// `decided`, `refused`, `released`, `release_deferred`, `timed_out`, `flush_failed`,
+    /// `undrained`.
+    pub kind: String,
+    pub store_id: String,
+    /// The input mode's flag (`LogoffFlags.PURGE`, …), or null.
+    pub mode: Option<u32>,
+    pub out_flags: u32,
+    pub decision: Option<Decision>,
+    pub detail: Option<String>,
+}
+
+impl From<&ml::Event> for Event {
+    fn from(e: &ml::Event) -> Self {
+        Event {
+            kind: e.kind.name().to_owned(),
+            store_id: e.store_id.to_string(),
+            mode: e.mode.map(|m| m.flag().bits()),
+            out_flags: e.out_flags.bits(),
+            decision: e.decision.map(Decision::from),
+            detail: e.detail.clone(),
+        }
+    }
+}
+
+type EventTsfn = ThreadsafeFunction<ml::Event, UnknownReturnValue, Event, Status, false, true>;
+
+// ---------------------------------------------------------------------------------------
+// Spooler
+
+/// Options as the JS wrapper passes them (checked there).
+#[napi(object)]
+pub struct NativeSpoolerOptions {
+    pub purge_deadline_ms: Option<f64>,
+    pub close_deadline_ms: Option<f64>,
+    pub lenient: Option<bool>,
+    pub cross_process: Option<bool>,
+    pub runtime_dir: Option<String>,
+}
+
+/// A store's counters (`submitted == queued + sending + sent`,
+/// `receptions == receiving + received`).
+#[napi(object)]
+pub struct StoreStats {
+    pub queued: f64,
+    pub sending: f64,
+    pub receiving: f64,
+    pub submitted: f64,
+    pub sent: f64,
+    pub receptions: f64,
+    pub received: f64,
+    pub allowed: u32,
+    pub activity: u32,
+    pub clients: u32,
+    pub released: bool,
+    /// The mode flag of a logoff under way, or null.
+    pub pending: Option<u32>,
+}
+
+impl From<ml::StoreStats> for StoreStats {
+    fn from(s: ml::StoreStats) -> Self {
+        StoreStats {
+            queued: count(s.queued),
+            sending: count(s.sending),
+            receiving: count(s.receiving),
+            submitted: count(s.submitted),
+            sent: count(s.sent),
+            receptions: count(s.receptions),
+            received: count(s.received),
+            allowed: s.allowed.bits(),
+            activity: s.activity().bits(),
+            clients: s.clients,
+            released: s.released,
+            pending: s.pending.map(|m| m.flag().bits()),
+        }
+    }
+}
+
+#[napi(object)]
+pub struct UndrainedStore {
+    pub store_id: String,
+    pub activity: u32,
+}
+
+/// What a close found; `hresult` is nonzero when the close itself was rejected.
+#[napi(object)]
+pub struct CloseOutcome {
+    pub hresult: u32,
+    pub released: Vec<String>,
+    pub undrained: Vec<UndrainedStore>,
+}
+
+impl From<ml::Result<ml::CloseReport>> for CloseOutcome {
+    fn from(r: ml::Result<ml::CloseReport>) -> Self {
+        let hresult = hresult_bits(&r);
+        let report = r.unwrap_or_default();
+        CloseOutcome {
+            hresult,
+            released: report.released,
+            undrained: report
+                .undrained
+                .into_iter()
+                .map(|(store_id, a)| UndrainedStore {
+                    store_id,
+                    activity: a.bits(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[napi]
+pub struct NativeSpooler {
+    spooler: ml::Spooler,
+    deadline_ms: Arc<AtomicU64>,
+}
+
+#[napi]
+impl NativeSpooler {
+    #[napi(constructor, catch_unwind)]
+    pub fn new(profile: String, options: NativeSpoolerOptions) -> napi::Result<Self, String> {
+        let mut o = ml::SpoolerOptions::default();
+        if let Some(ms) = options.purge_deadline_ms {
+            o.purge_deadline = millis(ms);
+        }
+        if let Some(ms) = options.close_deadline_ms {
+            o.close_deadline = millis(ms);
+        }
+        o.lenient = options.lenient.unwrap_or(o.lenient);
+        o.cross_process = options.cross_process.unwrap_or(o.cross_process);
+        o.runtime_dir = options.runtime_dir.map(Into::into);
+        let deadline = o.purge_deadline;
+        let spooler = ml::Spooler::with_options(&profile, o).map_err(mapi_error)?;
+        Ok(NativeSpooler {
+            spooler,
+            deadline_ms: Arc::new(AtomicU64::new(duration_ms(deadline))),
+        })
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn profile(&self) -> String {
+        self.spooler.profile().to_owned()
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn closed(&self) -> bool {
+        self.spooler.is_closed()
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn purge_deadline_ms(&self) -> f64 {
+        self.spooler.purge_deadline().as_secs_f64() * 1000.0
+    }
+
+    #[napi(catch_unwind)]
+    pub fn set_purge_deadline_ms(&self, ms: f64) {
+        let d = millis(ms);
+        self.spooler.set_purge_deadline(d);
+        self.deadline_ms.store(duration_ms(d), Ordering::Relaxed);
+    }
+
+    #[napi(catch_unwind)]
+    pub fn open_store(&self, store_id: String) -> napi::Result<NativeStore, String> {
+        self.spooler
+            .open_store(&store_id)
+            .map(|store| NativeStore { store })
+            .map_err(mapi_error)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn submit(&self, store_id: String) -> napi::Result<(), String> {
+        self.spooler.submit(&store_id).map_err(mapi_error)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn begin_send(&self, store_id: String) -> napi::Result<(), String> {
+        self.spooler.begin_send(&store_id).map_err(mapi_error)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn end_send(&self, store_id: String, sent: bool) -> napi::Result<(), String> {
+        self.spooler.end_send(&store_id, sent).map_err(mapi_error)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn begin_receive(&self, store_id: String) -> napi::Result<(), String> {
+        self.spooler.begin_receive(&store_id).map_err(mapi_error)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn end_receive(&self, store_id: String) -> napi::Result<(), String> {
+        self.spooler.end_receive(&store_id).map_err(mapi_error)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn activity(&self, store_id: String) -> napi::Result<u32, String> {
+        self.spooler
+            .activity(&store_id)
+            .map(|a| a.bits())
+            .map_err(mapi_error)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn stats(&self, store_id: String) -> napi::Result<StoreStats, String> {
+        self.spooler
+            .stats(&store_id)
+            .map(StoreStats::from)
+            .map_err(mapi_error)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn store_ids(&self) -> Vec<String> {
+        self.spooler.store_ids()
+    }
+
+    /// Registers the JS adapter `(storeId, flushFlags, token) => void` of one transport.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "adapter: (storeId: string, flushFlags: number, token: number) => void"
+    )]
+    pub fn add_transport(
+        &self,
+        adapter: Function<FnArgs<FlushArgs>, UnknownReturnValue>,
+    ) -> napi::Result<f64> {
+        let posted = adapter
+            .build_threadsafe_function::<FlushArgs>()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build_callback(|ctx| Ok(FnArgs::from(ctx.value)))?;
+        let transport = JsTransport {
+            posted,
+            direct: adapter.create_ref()?,
+            js_thread: thread::current().id(),
+            deadline_ms: self.deadline_ms.clone(),
+        };
+        Ok(self.spooler.add_transport(Arc::new(transport)) as f64)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn remove_transport(&self, id: f64) -> bool {
+        self.spooler.remove_transport(id as u64)
+    }
+
+    /// Registers the JS adapter of one subscriber; events are posted to it in order.
+    #[napi(catch_unwind, ts_args_type = "adapter: (event: Event) => void")]
+    pub fn subscribe(&self, adapter: Function<Event, UnknownReturnValue>) -> napi::Result<f64> {
+        let posted: EventTsfn = adapter
+            .build_threadsafe_function::<ml::Event>()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build_callback(|ctx| Ok(Event::from(&ctx.value)))?;
+        let subscriber: ml::Subscriber = Arc::new(move |e: &ml::Event| {
+            // Ignoring the result keeps a throw from becoming an uncaught exception (the
+            // adapter catches the subscriber's own throws).
+            posted.call_with_return_value(
+                e.clone(),
+                ThreadsafeFunctionCallMode::NonBlocking,
+                |_, _| Ok(()),
+            );
+        });
+        Ok(self.spooler.subscribe(subscriber) as f64)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn unsubscribe(&self, id: f64) -> bool {
+        self.spooler.unsubscribe(id as u64)
+    }
+
+    /// Closes the spooler on this thread (waits up to the close deadline).
+    #[napi(catch_unwind)]
+    pub fn close(&self, env: Env) -> CloseOutcome {
+        let _scope = EnvScope::enter(&env);
+        CloseOutcome::from(self.spooler.close())
+    }
+
+    /// Closes the spooler on a worker thread.
+    #[napi(catch_unwind, ts_return_type = "Promise<CloseOutcome>")]
+    pub fn close_async(&self) -> AsyncTask<Work<CloseOutcome>> {
+        let spooler = self.spooler.clone();
+        Work::task(move || CloseOutcome::from(spooler.close()))
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+// ---------------------------------------------------------------------------------------
+// Store
+
+/// The outcome of StoreLogoffTransports: `hresult` 0 or the failure; `outFlags` is
+/// written on success and on `MAPI_E_TIMEOUT`.
+#[napi(object)]
+pub struct LogoffOutcome {
+    pub hresult: u32,
+    pub out_flags: u32,
+}
+
+fn logoff_transports(store: &ml::Store, flags: u32) -> LogoffOutcome {
+    let mut out = flags;
+    let result = store.logoff_transports(&mut out);
+    LogoffOutcome {
+        hresult: hresult_bits(&result),
+        out_flags: out,
+    }
+}
+
+#[napi]
+pub struct NativeStore {
+    store: ml::Store,
+}
+
+#[napi]
+impl NativeStore {
+    #[napi(getter, catch_unwind)]
+    pub fn store_id(&self) -> Option<String> {
+        self.store.store_id().map(str::to_owned)
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn ref_count(&self) -> u32 {
+        self.store.ref_count()
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn valid(&self) -> bool {
+        self.store.is_valid()
+    }
+
+    /// The mode flag saved by the last accepted `logoff`, or null.
+    #[napi(getter, catch_unwind)]
+    pub fn saved_mode(&self) -> Option<u32> {
+        self.store.saved_mode().map(|m| m.flag().bits())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn set_lenient(&self, lenient: bool) {
+        self.store.set_lenient(lenient);
+    }
+
+    /// StoreLogoff: saves the mode, returns the activity.
+    #[napi(catch_unwind)]
+    pub fn logoff(&self, flags: u32) -> napi::Result<u32, String> {
+        let mut f = flags;
+        self.store.logoff(&mut f).map_err(mapi_error)?;
+        Ok(f)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn logoff_transports(&self, env: Env, flags: u32) -> LogoffOutcome {
+        let _scope = EnvScope::enter(&env);
+        logoff_transports(&self.store, flags)
+    }
+
+    #[napi(catch_unwind, ts_return_type = "Promise<LogoffOutcome>")]
+    pub fn logoff_transports_async(&self, flags: u32) -> AsyncTask<Work<LogoffOutcome>> {
+        let store = self.store.clone();
+        Work::task(move || logoff_transports(&store, flags))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn add_ref(&self) -> u32 {
+        self.store.add_ref()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn release(&self, env: Env) -> u32 {
+        let _scope = EnvScope::enter(&env);
+        self.store.release()
+    }
+
+    #[napi(catch_unwind, ts_return_type = "Promise<number>")]
+    pub fn release_async(&self) -> AsyncTask<Work<u32>> {
+        let store = self.store.clone();
+        Work::task(move || store.release())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Work on a libuv worker thread
+
+/// A closure run on a libuv worker thread; its value resolves the Promise.
+pub struct Work<T> {
+    job: Option<Box<dyn FnOnce() -> T + Send>>,
+}
+
+impl<T> Work<T>
+where
+    Work<T>: Task,
+{
+    fn task(job: impl FnOnce() -> T + Send + 'static) -> AsyncTask<Work<T>> {
+        AsyncTask::new(Work {
+            job: Some(Box::new(job)),
+        })
+    }
+}
+
+impl<T> Task for Work<T>
+where
+    T: napi::bindgen_prelude::ToNapiValue + napi::bindgen_prelude::TypeName + Send + 'static,
+{
+    type Output = T;
+    type JsValue = T;
+
+    fn compute(&mut self) -> napi::Result<T> {
+        let job = self
+            .job
+            .take()
+            .ok_or_else(|| napi::Error::new(Status::GenericFailure, "task already ran"))?;
+        catch_unwind(AssertUnwindSafe(job))
+            .map_err(|_| napi::Error::new(Status::GenericFailure, "panic in a worker thread"))
+    }
+
+    fn resolve(&mut self, _env: Env, output: T) -> napi::Result<T> {
+        Ok(output)
+    }
+}
