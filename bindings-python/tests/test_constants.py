@@ -15,8 +15,8 @@ def python_constants() -> dict[str, int]:
     names: dict[str, int] = {}
     for f in ml.LogoffFlags:
         names[f"LOGOFF_{f.name}"] = int(f)
-    for f in ml.FlushFlags:
-        names[f"FLUSH_{f.name}"] = int(f)
+    for flush in ml.FlushFlags:
+        names[f"FLUSH_{flush.name}"] = int(flush)
     for r in ml.Release:
         names[f"MAPI_LOGOFF_RELEASE_{r.name}"] = int(r)
     for cls in _errors():
