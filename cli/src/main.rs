@@ -1,1 +1,236 @@
-fn main() {}
+//! `mapi-logoff`: the simulator and decision-table tool of the mapi-logoff library.
+
+mod report;
+mod scenario;
+mod sim;
+mod spec;
+mod table;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use mapi_logoff::Context;
+
+/// The default scenario: five stores under identical load, one per mode.
+const DEFAULT_SCENARIO: &str = include_str!("../../examples/default.json");
+
+#[derive(Parser)]
+#[command(
+    name = "mapi-logoff",
+    version,
+    about = "Simulate MAPI store logoffs on the real library, and print the decision table",
+    after_help = "Exit status: 0 on success; 1 when a simulation loses a message or `decide` \
+                  is given a call the protocol rejects; 2 on a usage or scenario error."
+)]
+struct Cli {
+    /// When to colour the output.
+    #[arg(long, value_enum, global = true, default_value_t = Color::Auto)]
+    color: Color,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario on the real spooler and stores: a timeline and a per-store summary.
+    ///
+    /// With no file, runs the embedded default (examples/default.json): five stores under
+    /// identical load, each logged off mid-traffic with another mode. The file format is
+    /// described in docs/scenario.md.
+    Simulate {
+        /// The scenario file (JSON).
+        scenario: Option<PathBuf>,
+        /// Print the run as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print the summary only.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Run simulated time this many times faster than real time.
+        #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
+        speed: f64,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Decide one StoreLogoffTransports call with the core's decision table.
+    Decide {
+        /// The mode: NO_WAIT, ORDERLY, PURGE, ABORT or QUIET (any case, LOGOFF_ prefix
+        /// optional), several joined by '|', or the flags as a number (0x4).
+        mode: String,
+        /// The store's activity: inbound, outbound, queue, joined by ',' (or a number).
+        #[arg(long, short, default_value = "none")]
+        activity: String,
+        /// Another client holds the store open.
+        #[arg(long)]
+        shared: bool,
+        /// Lenient validation: no mode means ABORT, several mean the most cautious.
+        #[arg(long)]
+        lenient: bool,
+        /// Print the decision as JSON (the fields of tests/fixtures/decision_table.json).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the whole decision table.
+    Table {
+        /// As a Markdown table (what README shows).
+        #[arg(long, conflicts_with = "json")]
+        markdown: bool,
+        /// As JSON: every mode with every activity, not shared and shared.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    let speed: f64 = s.parse().map_err(|_| format!("\"{s}\" is not a number"))?;
+    if speed.is_finite() && (0.01..=1000.0).contains(&speed) {
+        Ok(speed)
+    } else {
+        Err("the speed must be between 0.01 and 1000".into())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.color {
+        Color::Auto => {}
+        Color::Always => anstream::ColorChoice::Always.write_global(),
+        Color::Never => anstream::ColorChoice::Never.write_global(),
+    }
+    let code = match cli.command {
+        Command::Simulate {
+            scenario,
+            json,
+            quiet,
+            speed,
+            seed,
+        } => simulate(scenario, json, quiet, speed, seed),
+        Command::Decide {
+            mode,
+            activity,
+            shared,
+            lenient,
+            json,
+        } => decide(&mode, &activity, shared, lenient, json),
+        Command::Table { markdown, json } => {
+            if json {
+                print_json(&table::all_cases());
+            } else if markdown {
+                print(&table::table_markdown());
+            } else {
+                print(&table::table_text());
+            }
+            0
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn print(text: &str) {
+    let mut out = anstream::stdout();
+    // A closed pipe (`| head`) is not an error worth reporting.
+    let _ = out.write_all(text.as_bytes());
+}
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    let text = serde_json::to_string_pretty(value).expect("serializable");
+    print(&(text + "\n"));
+}
+
+fn error(message: &str) {
+    let style = anstyle::AnsiColor::Red.on_default().bold();
+    let _ = writeln!(anstream::stderr(), "{style}error{style:#}: {message}");
+}
+
+fn decide(mode: &str, activity: &str, shared: bool, lenient: bool, json: bool) -> u8 {
+    let flags = match spec::parse_mode_spec(mode) {
+        Ok(f) => f,
+        Err(e) => {
+            error(&e);
+            return 2;
+        }
+    };
+    let activity = match spec::parse_activity_spec(activity) {
+        Ok(a) => a,
+        Err(e) => {
+            error(&e);
+            return 2;
+        }
+    };
+    let mut context = 0;
+    if shared {
+        context |= Context::SHARED;
+    }
+    if lenient {
+        context |= Context::LENIENT;
+    }
+    let case = table::case(flags, activity, context);
+    if json {
+        print_json(&case);
+    } else {
+        print(&table::decide_text(&case));
+    }
+    if case.error.is_some() { 1 } else { 0 }
+}
+
+fn simulate(path: Option<PathBuf>, json: bool, quiet: bool, speed: f64, seed: Option<u64>) -> u8 {
+    let (text, label) = match &path {
+        None => (
+            DEFAULT_SCENARIO.to_owned(),
+            "examples/default.json (built in)".to_owned(),
+        ),
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => (t, p.display().to_string()),
+            Err(e) => {
+                error(&format!("cannot read {}: {e}", p.display()));
+                return 2;
+            }
+        },
+    };
+    let scenario = match scenario::parse(&text, &label) {
+        Ok(s) => s,
+        Err(e) => {
+            error(&e.to_string());
+            return 2;
+        }
+    };
+    let options = sim::RunOptions {
+        speed,
+        seed,
+        progress: !quiet && !json,
+    };
+    let outcome = match sim::run(&scenario, &options) {
+        Ok(o) => o,
+        Err(e) => {
+            error(&format!("the spooler could not start: {e}"));
+            return 1;
+        }
+    };
+    if json {
+        let mut value = serde_json::to_value(&outcome).expect("serializable");
+        if quiet && let Some(map) = value.as_object_mut() {
+            map.remove("events");
+        }
+        print_json(&value);
+    } else if quiet {
+        print(&report::summary(&outcome));
+    } else {
+        print(&format!(
+            "{}\n{}\n{}",
+            report::header(&outcome),
+            report::timeline(&outcome),
+            report::summary(&outcome)
+        ));
+    }
+    if outcome.lost == 0 { 0 } else { 1 }
+}
