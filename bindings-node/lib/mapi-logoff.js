@@ -114,12 +114,26 @@ function describe(value) {
   }
 }
 
-function checkU32(name, value) {
+/**
+ * 32 bits: an integer from 0 to 0xFFFFFFFF, or a negative int32 as JS bit operators
+ * make them (`x | 0x80000000`), taken as its two's complement bits.
+ */
+function checkBits(name, value) {
   if (typeof value !== 'number') {
-    throw new TypeError(`${name} must be a number (a 32-bit unsigned integer), got ${describe(value)}`)
+    throw new TypeError(`${name} must be a number (32 bits), got ${describe(value)}`)
   }
-  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new RangeError(`${name} must be an integer from 0 to 0xFFFFFFFF, got ${value}`)
+  if (!Number.isInteger(value) || value < -0x80000000 || value > 0xffffffff) {
+    throw new RangeError(`${name} must be an integer from -0x80000000 to 0xFFFFFFFF, got ${value}`)
+  }
+  return value >>> 0
+}
+
+function checkId(name, value) {
+  if (typeof value !== 'number') {
+    throw new TypeError(`${name} must be a number, got ${describe(value)}`)
+  }
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be an integer >= 0, got ${value}`)
   }
   return value
 }
@@ -261,8 +275,8 @@ const DECIDE_OPTIONS = ['shared', 'lenient']
  * store with `activity`, `shared` with another client or not, with `lenient` validation.
  */
 function decide(flags, activity = 0, options = undefined) {
-  checkU32('flags', flags)
-  checkU32('activity', activity)
+  flags = checkBits('flags', flags)
+  activity = checkBits('activity', activity)
   const o = checkOptions('options', options, DECIDE_OPTIONS)
   const shared = o.shared === undefined ? false : checkBool('options.shared', o.shared)
   const lenient = o.lenient === undefined ? false : checkBool('options.lenient', o.lenient)
@@ -396,7 +410,7 @@ class Spooler {
 
   /** Unregisters a transport; false if there was none with that id. */
   removeTransport(id) {
-    checkU32('id', id)
+    checkId('id', id)
     return call(() => this.#native.removeTransport(id))
   }
 
@@ -408,7 +422,7 @@ class Spooler {
 
   /** Ends a subscription; false if there was none with that id. */
   unsubscribe(id) {
-    checkU32('id', id)
+    checkId('id', id)
     return call(() => this.#native.unsubscribe(id))
   }
 
@@ -468,7 +482,7 @@ class Store {
    * returns the store's current activity. It performs no logoff.
    */
   logoff(flags) {
-    checkU32('flags', flags)
+    flags = checkBits('flags', flags)
     return call(() => this.#native.logoff(flags))
   }
 
@@ -477,14 +491,14 @@ class Store {
    * for the store's release, blocking the event loop: prefer logoffTransportsAsync().
    */
   logoffTransports(flags) {
-    checkU32('flags', flags)
+    flags = checkBits('flags', flags)
     return logoffResult(call(() => this.#native.logoffTransports(flags)))
   }
 
   /** logoffTransports() on a worker thread: the Promise resolves to the out flags. */
   logoffTransportsAsync(flags) {
     try {
-      checkU32('flags', flags)
+      flags = checkBits('flags', flags)
     } catch (err) {
       return Promise.reject(err)
     }

@@ -310,7 +310,9 @@ impl From<&ml::Event> for Event {
     }
 }
 
-type EventTsfn = ThreadsafeFunction<ml::Event, UnknownReturnValue, Event, Status, false, true>;
+/// Not weak: a subscription keeps the process alive, so no event is lost at exit;
+/// unsubscribe and close end it.
+type EventTsfn = ThreadsafeFunction<ml::Event, UnknownReturnValue, Event, Status, false, false>;
 
 // ---------------------------------------------------------------------------------------
 // Spooler
@@ -400,6 +402,18 @@ impl From<ml::Result<ml::CloseReport>> for CloseOutcome {
 pub struct NativeSpooler {
     spooler: ml::Spooler,
     deadline_ms: Arc<AtomicU64>,
+    /// The subscriptions made through this object, ended by a close.
+    subscriptions: Arc<Mutex<Vec<u64>>>,
+}
+
+/// Closes `spooler`, then ends `subscriptions`: nothing can happen after a close, and
+/// a subscription would keep the process alive.
+fn close_spooler(spooler: &ml::Spooler, subscriptions: &Mutex<Vec<u64>>) -> CloseOutcome {
+    let result = spooler.close();
+    for id in std::mem::take(&mut *subscriptions.lock().unwrap_or_else(|p| p.into_inner())) {
+        spooler.unsubscribe(id);
+    }
+    CloseOutcome::from(result)
 }
 
 #[napi]
@@ -421,6 +435,7 @@ impl NativeSpooler {
         Ok(NativeSpooler {
             spooler,
             deadline_ms: Arc::new(AtomicU64::new(duration_ms(deadline))),
+            subscriptions: Arc::default(),
         })
     }
 
@@ -534,7 +549,7 @@ impl NativeSpooler {
         let posted: EventTsfn = adapter
             .build_threadsafe_function::<ml::Event>()
             .callee_handled::<false>()
-            .weak::<true>()
+            .weak::<false>()
             .build_callback(|ctx| Ok(Event::from(&ctx.value)))?;
         let subscriber: ml::Subscriber = Arc::new(move |e: &ml::Event| {
             // Ignoring the result keeps a throw from becoming an uncaught exception (the
@@ -545,26 +560,34 @@ impl NativeSpooler {
                 |_, _| Ok(()),
             );
         });
-        Ok(self.spooler.subscribe(subscriber) as f64)
+        let id = self.spooler.subscribe(subscriber);
+        self.subscriptions().push(id);
+        Ok(id as f64)
     }
 
     #[napi(catch_unwind)]
     pub fn unsubscribe(&self, id: f64) -> bool {
-        self.spooler.unsubscribe(id as u64)
+        let id = id as u64;
+        self.subscriptions().retain(|s| *s != id);
+        self.spooler.unsubscribe(id)
+    }
+
+    fn subscriptions(&self) -> std::sync::MutexGuard<'_, Vec<u64>> {
+        self.subscriptions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Closes the spooler on this thread (waits up to the close deadline).
     #[napi(catch_unwind)]
     pub fn close(&self, env: Env) -> CloseOutcome {
         let _scope = EnvScope::enter(&env);
-        CloseOutcome::from(self.spooler.close())
+        close_spooler(&self.spooler, &self.subscriptions)
     }
 
     /// Closes the spooler on a worker thread.
     #[napi(catch_unwind, ts_return_type = "Promise<CloseOutcome>")]
     pub fn close_async(&self) -> AsyncTask<Work<CloseOutcome>> {
-        let spooler = self.spooler.clone();
-        Work::task(move || CloseOutcome::from(spooler.close()))
+        let (spooler, subscriptions) = (self.spooler.clone(), self.subscriptions.clone());
+        Work::task(move || close_spooler(&spooler, &subscriptions))
     }
 }
 
