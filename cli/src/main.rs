@@ -209,7 +209,7 @@ fn simulate(path: Option<PathBuf>, json: bool, quiet: bool, speed: f64, seed: Op
         seed,
         progress: !quiet && !json,
     };
-    let outcome = match sim::run(&scenario, &options) {
+    let mut outcome = match sim::run(&scenario, &options) {
         Ok(o) => o,
         Err(e) => {
             error(&format!("the spooler could not start: {e}"));
@@ -217,11 +217,10 @@ fn simulate(path: Option<PathBuf>, json: bool, quiet: bool, speed: f64, seed: Op
         }
     };
     if json {
-        let mut value = serde_json::to_value(&outcome).expect("serializable");
-        if quiet && let Some(map) = value.as_object_mut() {
-            map.remove("events");
+        if quiet {
+            outcome.events = None;
         }
-        print_json(&value);
+        print_json(&outcome);
     } else if quiet {
         print(&report::summary(&outcome));
     } else {

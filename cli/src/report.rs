@@ -69,7 +69,7 @@ struct Line<'a> {
 /// and a marker that every store shares at the same moment (the opens) once, as `*`.
 fn lines<'a>(o: &'a Outcome) -> Vec<Line<'a>> {
     let index = |store: &str| o.stores.iter().position(|s| s.store == store);
-    let mut records: Vec<_> = o.events.iter().collect();
+    let mut records: Vec<_> = o.events.iter().flatten().collect();
     records.sort_by_key(|r| (r.at_ms / 10, index(&r.store), r.at_ms));
     let mut out: Vec<Line> = Vec::new();
     for r in records {

@@ -100,7 +100,9 @@ pub struct Outcome {
     pub simulated_ms: u64,
     /// `quiescent` (nothing could happen any more) or `limit` (cut at limit_ms).
     pub ended: &'static str,
-    pub events: Vec<Record>,
+    /// The timeline (left out by `--quiet --json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<Record>>,
     pub stores: Vec<StoreSummary>,
     /// The sum of every store's `lost`.
     pub lost: u64,
@@ -751,7 +753,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Error> 
         speed: options.speed,
         simulated_ms,
         ended,
-        events,
+        events: Some(events),
         stores,
         lost,
     })
