@@ -707,44 +707,73 @@ impl Spooler {
         };
         *flags = decision.out_flags.bits();
         self.dispatch(events);
-        if !decision.flush_flags.is_empty() {
-            self.flush_transports(id, mode, decision.flush_flags);
-        }
-        let Some(waiter) = waiter else {
-            return Ok(());
-        };
-        if waiter.wait_until(Instant::now() + self.purge_deadline()) {
+        if !decision.waits {
             return Ok(());
         }
-        // The deadline passed: the logoff goes on as NO_WAIT, with nobody waiting.
-        let still_pending = {
+        // PURGE: one deadline, from now, covers both the flushes and the release, so a
+        // transport whose flush never returns cannot hold the caller past it.
+        let purge_deadline = self.purge_deadline();
+        let deadline = Instant::now() + purge_deadline;
+        let flushed = self
+            .start_flush(id, mode, decision.flush_flags)
+            .is_none_or(|done| done.wait_until(deadline));
+        let released = waiter.as_ref().is_none_or(|w| w.wait_until(deadline));
+        if flushed && released {
+            return Ok(());
+        }
+        let mut still_pending = false;
+        if let Some(waiter) = waiter.filter(|_| !released) {
+            // The logoff goes on as NO_WAIT, with nobody waiting.
             let mut shard = lock(&self.shard(id).0);
-            match shard.get_mut(&**id) {
-                Some(entry)
-                    if entry
-                        .waiter
-                        .as_ref()
-                        .is_some_and(|w| Arc::ptr_eq(w, &waiter)) =>
-                {
-                    entry.waiter = None;
-                    entry.stats.pending = Some(Mode::NoWait);
-                    true
-                }
-                _ => false,
+            if let Some(entry) = shard.get_mut(&**id)
+                && entry
+                    .waiter
+                    .as_ref()
+                    .is_some_and(|w| Arc::ptr_eq(w, &waiter))
+            {
+                entry.waiter = None;
+                entry.stats.pending = Some(Mode::NoWait);
+                still_pending = true;
             }
-        };
-        if !still_pending {
+        }
+        if flushed && !still_pending {
             // Released between the deadline and the lock: not a timeout after all.
             return Ok(());
         }
         let mut e = event(EventKind::TimedOut, id, Some(mode));
         e.out_flags = decision.out_flags;
-        e.detail = Some(format!(
-            "PURGE deadline of {:?} passed; continuing as NO_WAIT",
-            self.purge_deadline()
-        ));
+        e.detail = Some(match (flushed, still_pending) {
+            (_, true) => {
+                format!("PURGE deadline of {purge_deadline:?} passed; continuing as NO_WAIT")
+            }
+            _ => {
+                format!("PURGE deadline of {purge_deadline:?} passed before flush_queues returned")
+            }
+        });
         self.dispatch(vec![e]);
         Err(Error::Timeout)
+    }
+
+    /// Calls every transport's `flush_queues` on a thread of its own; `None` when there is
+    /// nothing to call, else what completes once every call has returned.
+    fn start_flush(&self, id: &Arc<str>, mode: Mode, flags: FlushFlags) -> Option<Arc<Waiter>> {
+        if flags.is_empty() || self.inner.transports.read().map_or(true, |t| t.is_empty()) {
+            return None;
+        }
+        let done = Arc::new(Waiter::default());
+        let (spooler, id2, done2) = (self.clone(), id.clone(), done.clone());
+        let spawned = std::thread::Builder::new()
+            .name("mapi-logoff-flush".into())
+            .spawn(move || {
+                spooler.flush_transports(&id2, mode, flags);
+                done2.complete();
+            });
+        if spawned.is_err() {
+            // No thread to be had: flush here rather than skip the transports.
+            self.flush_transports(id, mode, flags);
+            done.complete();
+        }
+        Some(done)
     }
 
     /// Closes the spooler with the options' close deadline. See

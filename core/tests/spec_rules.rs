@@ -677,3 +677,47 @@ fn every_public_type_is_send_and_sync() {
     check::<mapi_logoff::Event>();
     check::<Error>();
 }
+
+#[test]
+fn a_flush_that_never_returns_cannot_hold_purge_past_its_deadline() {
+    let sp = spooler_with(SpoolerOptions {
+        purge_deadline: Duration::from_millis(100),
+        ..Default::default()
+    });
+    let events = Recorder::on(&sp);
+    // The flush blocks until the test ends: the library must not wait for it.
+    let (unblock, blocked) = std::sync::mpsc::channel::<()>();
+    let blocked = Mutex::new(blocked);
+    sp.add_transport(Arc::new(move |_: &str, _: FlushFlags| {
+        let _ = blocked.lock().unwrap().recv();
+        Ok(())
+    }));
+    let store = sp.open_store("s").unwrap();
+    sp.begin_receive("s").unwrap();
+    let mut f = LogoffFlags::PURGE.bits();
+    assert_eq!(store.logoff_transports(&mut f), Err(Error::Timeout));
+    assert_eq!(flags(f), LogoffFlags::COMPLETE | LogoffFlags::INBOUND);
+    assert_eq!(events.count(EventKind::TimedOut), 1);
+    sp.end_receive("s").unwrap();
+    assert!(
+        sp.stats("s").unwrap().released,
+        "released once the transfer ended"
+    );
+
+    // An idle store is released at once, but the PURGE still reports the stuck flush.
+    let idle = sp.open_store("idle").unwrap();
+    let mut f = LogoffFlags::PURGE.bits();
+    assert_eq!(idle.logoff_transports(&mut f), Err(Error::Timeout));
+    assert!(sp.stats("idle").unwrap().released);
+    let detail = events
+        .0
+        .lock()
+        .unwrap()
+        .last()
+        .unwrap()
+        .detail
+        .clone()
+        .unwrap();
+    assert!(detail.contains("flush_queues"), "{detail}");
+    drop(unblock);
+}
