@@ -400,15 +400,19 @@ typedef struct {
  * IXPLogon::FlushQueues of a transport (see `mapi_logoff_spooler_add_transport`): flush the
  * queues of `store_id` (valid until the callback returns) with `flush_flags` (FLUSH_*).
  * Return S_OK, or a failing HRESULT: a failure is reported as a MAPI_LOGOFF_EVENT_FLUSH_FAILED
- * event and does not stop the logoff. Runs on the thread of the PURGE logoff, before it waits;
- * it may report activity (for example end a send) and read state.
+ * event and does not stop the logoff. Runs on a thread of the library's own while the PURGE
+ * caller waits (one deadline bounds both); a call still running when the deadline passes goes
+ * on after the PURGE returned MAPI_E_TIMEOUT. It may report activity (for example end a send)
+ * and read state.
  */
 typedef int32_t (*mapi_logoff_flush_queues_fn)(void *ctx, const char *store_id, uint32_t flush_flags);
 
 /**
  * Frees a callback's `ctx`. Called exactly once, on any thread, when the library holds no
- * more reference to `ctx`: after the registration was removed (or its spooler or store was
- * freed) and every call of the callback has returned. It must not call into the library.
+ * more reference to `ctx`: after the registration was removed (or its spooler or store went)
+ * and every call of the callback has returned. That can be after the call that removed or
+ * freed it has returned (a PURGE's flush thread may hold the spooler a moment longer), so
+ * free `ctx` here rather than after that call. It must not call into the library.
  */
 typedef void (*mapi_logoff_free_fn)(void *ctx);
 
@@ -583,7 +587,9 @@ int32_t mapi_logoff_spooler_new_with_options(const char *profile,
 /**
  * Frees the caller's spooler handle. NULL does nothing. It neither closes the spooler nor
  * logs anything off: stores still open on it keep the spooler, its transports and its
- * subscribers alive until their final release (see mapi_logoff_spooler_close).
+ * subscribers alive until their final release (see mapi_logoff_spooler_close). The
+ * registrations' free_ctx run when the spooler itself goes, which may be later and on
+ * another thread.
  */
 void mapi_logoff_spooler_free(mapi_logoff_spooler *spooler);
 
@@ -690,8 +696,9 @@ int32_t mapi_logoff_spooler_unsubscribe(mapi_logoff_spooler *spooler, uint64_t i
  * `deadline_ms` (MAPI_LOGOFF_DEADLINE_DEFAULT: the spooler's close deadline) for them to
  * drain. What does not drain is reported (a MAPI_LOGOFF_EVENT_UNDRAINED event each), not
  * dropped. Writes the number of stores released and undrained to `*released` and
- * `*undrained` (both optional). Afterwards every call but the reads and end_send/end_receive
- * fails with MAPI_E_INVALID_OBJECT; a second close too. The handle still needs
+ * `*undrained` (both optional). While it waits, end_send and end_receive are still taken;
+ * afterwards every call but the reads (activity, stats) fails with MAPI_E_INVALID_OBJECT, a
+ * second close too. Stores still held are released as usual. The handle still needs
  * mapi_logoff_spooler_free.
  */
 int32_t mapi_logoff_spooler_close(mapi_logoff_spooler *spooler,

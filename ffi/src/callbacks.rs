@@ -28,8 +28,10 @@ pub type mapi_logoff_store_logoff_transports_fn =
 /// IXPLogon::FlushQueues of a transport (see `mapi_logoff_spooler_add_transport`): flush the
 /// queues of `store_id` (valid until the callback returns) with `flush_flags` (FLUSH_*).
 /// Return S_OK, or a failing HRESULT: a failure is reported as a MAPI_LOGOFF_EVENT_FLUSH_FAILED
-/// event and does not stop the logoff. Runs on the thread of the PURGE logoff, before it waits;
-/// it may report activity (for example end a send) and read state.
+/// event and does not stop the logoff. Runs on a thread of the library's own while the PURGE
+/// caller waits (one deadline bounds both); a call still running when the deadline passes goes
+/// on after the PURGE returned MAPI_E_TIMEOUT. It may report activity (for example end a send)
+/// and read state.
 pub type mapi_logoff_flush_queues_fn = Option<
     unsafe extern "C" fn(ctx: *mut c_void, store_id: *const c_char, flush_flags: u32) -> i32,
 >;
@@ -41,8 +43,10 @@ pub type mapi_logoff_event_fn =
     Option<unsafe extern "C" fn(ctx: *mut c_void, event: *const mapi_logoff_event)>;
 
 /// Frees a callback's `ctx`. Called exactly once, on any thread, when the library holds no
-/// more reference to `ctx`: after the registration was removed (or its spooler or store was
-/// freed) and every call of the callback has returned. It must not call into the library.
+/// more reference to `ctx`: after the registration was removed (or its spooler or store went)
+/// and every call of the callback has returned. That can be after the call that removed or
+/// freed it has returned (a PURGE's flush thread may hold the spooler a moment longer), so
+/// free `ctx` here rather than after that call. It must not call into the library.
 pub type mapi_logoff_free_fn = Option<unsafe extern "C" fn(ctx: *mut c_void)>;
 
 /// One event of a spooler, as a subscriber receives it.

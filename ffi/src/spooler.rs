@@ -249,7 +249,9 @@ pub unsafe extern "C" fn mapi_logoff_spooler_new_with_options(
 
 /// Frees the caller's spooler handle. NULL does nothing. It neither closes the spooler nor
 /// logs anything off: stores still open on it keep the spooler, its transports and its
-/// subscribers alive until their final release (see mapi_logoff_spooler_close).
+/// subscribers alive until their final release (see mapi_logoff_spooler_close). The
+/// registrations' free_ctx run when the spooler itself goes, which may be later and on
+/// another thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mapi_logoff_spooler_free(spooler: *mut mapi_logoff_spooler) {
     crate::boundary::value((), || {
@@ -476,8 +478,9 @@ pub unsafe extern "C" fn mapi_logoff_spooler_unsubscribe(
 /// `deadline_ms` (MAPI_LOGOFF_DEADLINE_DEFAULT: the spooler's close deadline) for them to
 /// drain. What does not drain is reported (a MAPI_LOGOFF_EVENT_UNDRAINED event each), not
 /// dropped. Writes the number of stores released and undrained to `*released` and
-/// `*undrained` (both optional). Afterwards every call but the reads and end_send/end_receive
-/// fails with MAPI_E_INVALID_OBJECT; a second close too. The handle still needs
+/// `*undrained` (both optional). While it waits, end_send and end_receive are still taken;
+/// afterwards every call but the reads (activity, stats) fails with MAPI_E_INVALID_OBJECT, a
+/// second close too. Stores still held are released as usual. The handle still needs
 /// mapi_logoff_spooler_free.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mapi_logoff_spooler_close(
