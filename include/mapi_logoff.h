@@ -563,7 +563,8 @@ int32_t mapi_logoff_spooler_options_set_cross_process(mapi_logoff_spooler_option
                                                       bool cross_process);
 
 /**
- * Sets the directory of the machine registry (a path: any bytes but NUL, copied). NULL goes
+ * Sets the directory of the machine registry (a path, copied: any bytes but NUL on Unix,
+ * UTF-8 elsewhere; empty is MAPI_E_INVALID_PARAMETER). NULL goes
  * back to the default ($MAPI_LOGOFF_RUNTIME_DIR, ...).
  */
 int32_t mapi_logoff_spooler_options_set_runtime_dir(mapi_logoff_spooler_options *options,

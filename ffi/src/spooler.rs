@@ -181,7 +181,8 @@ pub unsafe extern "C" fn mapi_logoff_spooler_options_set_cross_process(
     })
 }
 
-/// Sets the directory of the machine registry (a path: any bytes but NUL, copied). NULL goes
+/// Sets the directory of the machine registry (a path, copied: any bytes but NUL on Unix,
+/// UTF-8 elsewhere; empty is MAPI_E_INVALID_PARAMETER). NULL goes
 /// back to the default ($MAPI_LOGOFF_RUNTIME_DIR, ...).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mapi_logoff_spooler_options_set_runtime_dir(
@@ -192,16 +193,29 @@ pub unsafe extern "C" fn mapi_logoff_spooler_options_set_runtime_dir(
         o.runtime_dir = if dir.is_null() {
             None
         } else {
-            use std::os::unix::ffi::OsStrExt;
             // SAFETY: the header's string contract.
             let path = unsafe { arg_bytes(dir) }?;
             if path.is_empty() {
                 return Err(Error::InvalidParameter);
             }
-            Some(PathBuf::from(std::ffi::OsStr::from_bytes(path)))
+            Some(path_from_bytes(path)?)
         };
         Ok(())
     })
+}
+
+/// A path from C: any bytes on Unix, UTF-8 elsewhere.
+fn path_from_bytes(bytes: &[u8]) -> Result<PathBuf> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        Ok(PathBuf::from(std::ffi::OsStr::from_bytes(bytes)))
+    }
+    #[cfg(not(unix))]
+    {
+        let s = std::str::from_utf8(bytes).map_err(|_| Error::InvalidParameter)?;
+        Ok(PathBuf::from(s))
+    }
 }
 
 fn new_spooler(

@@ -979,6 +979,7 @@ static void every_bad_input(void) {
     CHECK_HR(mapi_logoff_spooler_options_set_cross_process(NULL, true), INVALID);
     CHECK_HR(mapi_logoff_spooler_options_set_runtime_dir(NULL, "/tmp"), INVALID);
     CHECK_HR(mapi_logoff_spooler_options_set_runtime_dir(o, ""), INVALID);
+    CHECK_HR(mapi_logoff_spooler_options_set_runtime_dir(o, "/tmp/\xff"), S_OK); /* a path, not UTF-8 */
     CHECK_HR(mapi_logoff_spooler_options_set_runtime_dir(o, NULL), S_OK); /* the default */
     mapi_logoff_spooler_options_free(o);
     mapi_logoff_spooler_options_free(NULL);
