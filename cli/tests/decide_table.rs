@@ -213,23 +213,30 @@ fn table_text_holds_known_rows() {
 
 /// The README region between `begin` and `end` markers.
 fn readme_region(begin: &str, end: &str) -> String {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    doc_region("README.md", begin, end)
+}
+
+/// The region of the document `path` (from the repository root) between two markers.
+fn doc_region(path: &str, begin: &str, end: &str) -> String {
+    let readme = std::fs::read_to_string(repo().join(path)).unwrap();
     let start = readme.find(begin).expect("begin marker") + begin.len();
     let stop = readme[start..].find(end).expect("end marker") + start;
     readme[start..stop].trim().to_owned()
 }
 
 #[test]
-fn readme_decision_table_is_generated_by_table_markdown() {
+fn readme_and_protocol_doc_decision_tables_are_generated_by_table_markdown() {
     let out = bin().args(["table", "--markdown"]).output().unwrap();
     let generated = stdout(&out);
-    let region = readme_region("<!-- decision-table -->", "<!-- /decision-table -->");
-    assert!(
-        region == generated.trim(),
-        "README's decision table is stale: replace the lines between \
-         <!-- decision-table --> and <!-- /decision-table --> with the output of\n  \
-         cargo run -p mapi-logoff-cli -- table --markdown\n\n{generated}"
-    );
+    for doc in ["README.md", "docs/protocol.md"] {
+        let region = doc_region(doc, "<!-- decision-table -->", "<!-- /decision-table -->");
+        assert!(
+            region == generated.trim(),
+            "{doc}'s decision table is stale: replace the lines between \
+             <!-- decision-table --> and <!-- /decision-table --> with the output of\n  \
+             cargo run -p mapi-logoff-cli -- table --markdown\n\n{generated}"
+        );
+    }
 }
 
 #[test]
