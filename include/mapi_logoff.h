@@ -492,6 +492,16 @@ int32_t mapi_logoff_decide(uint32_t flags,
                            mapi_logoff_decision *out);
 
 /**
+ * Does nothing and returns S_OK: a call into the library that costs only the call itself,
+ * taking the same arguments as mapi_logoff_decide. For benchmarks (scripts/bench), which
+ * compare the library's calls with this floor. Never reads or writes `out`. Thread-safe.
+ */
+int32_t mapi_logoff_noop(uint32_t flags,
+                         uint32_t activity,
+                         uint32_t context,
+                         mapi_logoff_decision *out);
+
+/**
  * The MAPI name of `hresult`: "S_OK", "MAPI_E_INVALID_PARAMETER", ..., or "UNKNOWN" for a code
  * that is not one of the library's. Static: never freed, never NULL. Thread-safe.
  */

@@ -62,6 +62,20 @@ pub unsafe extern "C" fn mapi_logoff_decide(
     })
 }
 
+/// Does nothing and returns S_OK: a call into the library that costs only the call itself,
+/// taking the same arguments as mapi_logoff_decide. For benchmarks (scripts/bench), which
+/// compare the library's calls with this floor. Never reads or writes `out`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn mapi_logoff_noop(
+    flags: u32,
+    activity: u32,
+    context: u32,
+    out: *mut mapi_logoff_decision,
+) -> i32 {
+    let _ = (flags, activity, context, out);
+    mapi_logoff::S_OK
+}
+
 /// NUL-terminated copies of the core's names and messages, made once: the core stays the
 /// one source of every text.
 struct Texts {
@@ -166,6 +180,17 @@ mod tests {
         }
         assert!(mapi_logoff_event_kind_name(0).is_null());
         assert!(mapi_logoff_event_kind_name(8).is_null());
+    }
+
+    #[test]
+    fn noop_touches_nothing() {
+        let mut d = mapi_logoff_decision {
+            out_flags: 7,
+            ..Default::default()
+        };
+        assert_eq!(mapi_logoff_noop(1, 0, 0, &mut d), 0);
+        assert_eq!(d.out_flags, 7);
+        assert_eq!(mapi_logoff_noop(u32::MAX, 0, 9, std::ptr::null_mut()), 0);
     }
 
     #[test]
