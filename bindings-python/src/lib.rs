@@ -70,6 +70,13 @@ mod _native {
         convert::decision(py, &decision)
     }
 
+    /// Does nothing: a call into the native module that costs only the call itself, the
+    /// floor scripts/bench compares `decide` and the store calls with. Takes up to two
+    /// positional arguments as they are, converting nothing.
+    #[pyfunction]
+    #[pyo3(signature = (_a = None, _b = None))]
+    fn _noop(_a: Option<&Bound<'_, PyAny>>, _b: Option<&Bound<'_, PyAny>>) {}
+
     /// The core's constants under their MAPI names, for the tests that hold the Python
     /// enums to them.
     #[pyfunction]
