@@ -3,11 +3,15 @@
 //! types, builds the frozen flag objects from [`constants`] and turns the `MAPI_E_*`
 //! codes thrown here into `MapiError`s.
 //!
-//! Threads (docs/node.md, "Callbacks"): a transport's `flush_queues` runs on the thread
-//! that runs the logoff. On the JS thread (a synchronous `logoffTransports` or `release`)
-//! it calls the JS adapter directly; on a libuv worker (the `*Async` forms) it posts the
-//! call through a thread-safe function and waits for the adapter's answer, which the JS
-//! thread is free to give. Subscribers are always posted, never called directly.
+//! Threads (docs/node.md, "Callbacks"): the core calls a transport's `flush_queues` on a
+//! flush thread of its own while the logoff's caller waits. When that caller is a libuv
+//! worker (the `*Async` forms), the JS thread is free: the call is posted to it through a
+//! thread-safe function and its answer awaited. When the caller is the JS thread itself,
+//! blocked in a synchronous `logoffTransports`, `release` or `close`, waiting for the
+//! answer would deadlock: the call is posted without waiting and runs once the
+//! synchronous call has returned. (Called on the JS thread itself, which the core does
+//! only when it cannot start a thread, the adapter is called directly.) Subscribers are
+//! always posted, never called directly.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -137,13 +141,27 @@ thread_local! {
     static CURRENT_ENV: Cell<sys::napi_env> = const { Cell::new(ptr::null_mut()) };
 }
 
-/// Marks the extent of a synchronous call that may reach a transport.
+/// JS threads inside a synchronous call that may wait (with its nesting depth): they
+/// cannot run a posted call until it returns.
+static BLOCKED: LazyLock<Mutex<HashMap<ThreadId, usize>>> = LazyLock::new(Default::default);
+
+fn blocked() -> std::sync::MutexGuard<'static, HashMap<ThreadId, usize>> {
+    BLOCKED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn is_blocked(thread: ThreadId) -> bool {
+    blocked().contains_key(&thread)
+}
+
+/// Marks the extent of a synchronous call on the JS thread that may wait or reach a
+/// transport.
 struct EnvScope {
     previous: sys::napi_env,
 }
 
 impl EnvScope {
     fn enter(env: &Env) -> EnvScope {
+        *blocked().entry(thread::current().id()).or_insert(0) += 1;
         EnvScope {
             previous: CURRENT_ENV.with(|c| c.replace(env.raw())),
         }
@@ -153,6 +171,14 @@ impl EnvScope {
 impl Drop for EnvScope {
     fn drop(&mut self) {
         CURRENT_ENV.with(|c| c.set(self.previous));
+        let mut blocked = blocked();
+        let me = thread::current().id();
+        if let Some(depth) = blocked.get_mut(&me) {
+            *depth -= 1;
+            if *depth == 0 {
+                blocked.remove(&me);
+            }
+        }
     }
 }
 
@@ -209,15 +235,24 @@ struct JsTransport {
 }
 
 impl JsTransport {
+    /// Posts the call for the JS thread to run later; nobody waits for its answer (a
+    /// failure is then reported by the adapter as a warning).
+    fn post_only(&self, args: FlushArgs, token: u32) -> ml::Result<()> {
+        forget_token(token);
+        self.posted.call_with_return_value(
+            args,
+            ThreadsafeFunctionCallMode::NonBlocking,
+            |_, _| Ok(()),
+        );
+        Ok(())
+    }
+
     /// On the JS thread, inside a synchronous logoff: call the adapter now.
     fn call_here(&self, args: FlushArgs, token: u32, rx: Receiver<u32>) -> ml::Result<()> {
         let raw = CURRENT_ENV.with(Cell::get);
         if raw.is_null() {
-            // Not inside a native call (the core never flushes there): post, don't wait.
-            forget_token(token);
-            self.posted
-                .call(args, ThreadsafeFunctionCallMode::NonBlocking);
-            return Ok(());
+            // Not inside a native call (the core never flushes there).
+            return self.post_only(args, token);
         }
         let env = Env::from_raw(raw);
         let called = self
@@ -274,6 +309,8 @@ impl ml::Transport for JsTransport {
         let args = (store_id.to_owned(), flags.bits(), token);
         if thread::current().id() == self.js_thread {
             self.call_here(args, token, rx)
+        } else if is_blocked(self.js_thread) {
+            self.post_only(args, token)
         } else {
             self.call_posted(args, token, rx)
         }

@@ -11,6 +11,7 @@ import {
   runtimeDir,
   subscribe,
   throwsMapi,
+  turns,
   unsubscribeAll,
 } from './helpers.mjs'
 
@@ -229,21 +230,29 @@ describe('SPEC §4: the modes carried out', OPTS, () => {
     assert.equal(spooler.stats('s').released, true)
   })
 
-  test('PURGE flushes every transport with FLUSH_UPLOAD | FLUSH_NO_UI', () => {
-    const { spooler, store } = setup()
-    const calls = []
-    spooler.addTransport({ flushQueues: (id, flags) => calls.push(['a', id, flags]) })
-    spooler.addTransport((id, flags) => calls.push(['b', id, flags]))
-    assert.equal(store.logoffTransports(F.PURGE), F.COMPLETE)
+  test('PURGE flushes every transport with FLUSH_UPLOAD | FLUSH_NO_UI', async () => {
     const flags = FlushFlags.UPLOAD | FlushFlags.NO_UI
-    assert.deepEqual(calls, [
-      ['a', 's', flags],
-      ['b', 's', flags],
-    ])
-    assert.equal(spooler.stats('s').released, true)
+    for (const form of ['async', 'sync']) {
+      const { spooler, store } = setup()
+      const calls = []
+      spooler.addTransport({ flushQueues: (id, f) => calls.push(['a', id, f]) })
+      spooler.addTransport((id, f) => calls.push(['b', id, f]))
+      if (form === 'async') {
+        assert.equal(await store.logoffTransportsAsync(F.PURGE), F.COMPLETE)
+      } else {
+        assert.equal(store.logoffTransports(F.PURGE), F.COMPLETE)
+        // A synchronous call holds the JS thread: the transports run once it returns.
+        while (calls.length < 2) await turns(1)
+      }
+      assert.deepEqual(calls, [
+        ['a', 's', flags],
+        ['b', 's', flags],
+      ], form)
+      assert.equal(spooler.stats('s').released, true)
+    }
   })
 
-  test('no other mode flushes', () => {
+  test('no other mode flushes', async () => {
     for (const mode of [F.NO_WAIT, F.ORDERLY, F.ABORT, F.QUIET]) {
       const { spooler, store } = setup()
       let calls = 0
@@ -251,7 +260,9 @@ describe('SPEC §4: the modes carried out', OPTS, () => {
         calls += 1
       })
       spooler.submit('s')
-      store.logoffTransports(mode)
+      await store.logoffTransportsAsync(mode)
+      spooler.openStore('t').logoffTransports(mode)
+      await turns(3)
       assert.equal(calls, 0, `mode 0x${mode.toString(16)}`)
     }
   })
@@ -595,16 +606,16 @@ describe('SPEC §6: the Spooler', OPTS, () => {
     assert.deepEqual(seen, ['a', 'a'])
   })
 
-  test('removeTransport stops its flushes', () => {
+  test('removeTransport stops its flushes', async () => {
     const spooler = newSpooler()
     let calls = 0
     const id = spooler.addTransport(() => {
       calls += 1
     })
-    spooler.openStore('a').logoffTransports(F.PURGE)
+    await spooler.openStore('a').logoffTransportsAsync(F.PURGE)
     assert.equal(spooler.removeTransport(id), true)
     assert.equal(spooler.removeTransport(id), false)
-    spooler.openStore('b').logoffTransports(F.PURGE)
+    await spooler.openStore('b').logoffTransportsAsync(F.PURGE)
     assert.equal(calls, 1)
   })
 
