@@ -1,5 +1,6 @@
 //! `mapi-logoff`: the simulator and decision-table tool of the mapi-logoff library.
 
+mod picture;
 mod report;
 mod scenario;
 mod sim;
@@ -61,6 +62,10 @@ enum Command {
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Also draw the run as an SVG timeline to this file: one lane per store with its
+        /// counts over time, the logoff calls, the decision and the release.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
     },
     /// Decide one StoreLogoffTransports call with the core's decision table.
     Decide {
@@ -114,7 +119,8 @@ fn main() -> ExitCode {
             quiet,
             speed,
             seed,
-        } => simulate(scenario, json, quiet, speed, seed),
+            svg,
+        } => simulate(scenario, json, quiet, speed, seed, svg),
         Command::Decide {
             mode,
             activity,
@@ -183,7 +189,14 @@ fn decide(mode: &str, activity: &str, shared: bool, lenient: bool, json: bool) -
     if case.error.is_some() { 1 } else { 0 }
 }
 
-fn simulate(path: Option<PathBuf>, json: bool, quiet: bool, speed: f64, seed: Option<u64>) -> u8 {
+fn simulate(
+    path: Option<PathBuf>,
+    json: bool,
+    quiet: bool,
+    speed: f64,
+    seed: Option<u64>,
+    svg: Option<PathBuf>,
+) -> u8 {
     let (text, label) = match &path {
         None => (
             DEFAULT_SCENARIO.to_owned(),
@@ -204,6 +217,19 @@ fn simulate(path: Option<PathBuf>, json: bool, quiet: bool, speed: f64, seed: Op
             return 2;
         }
     };
+    // Checked by the first pass of scenario::parse: the file is JSON.
+    let source: serde_json::Value = serde_json::from_str(&text).expect("a parsed scenario is JSON");
+    // Fail before the run, not after it, when the picture cannot be written.
+    let svg_file = match &svg {
+        None => None,
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                error(&format!("cannot write {}: {e}", p.display()));
+                return 2;
+            }
+        },
+    };
     let options = sim::RunOptions {
         speed,
         seed,
@@ -213,9 +239,19 @@ fn simulate(path: Option<PathBuf>, json: bool, quiet: bool, speed: f64, seed: Op
         Ok(o) => o,
         Err(e) => {
             error(&format!("the spooler could not start: {e}"));
+            if let Some(p) = &svg {
+                let _ = std::fs::remove_file(p);
+            }
             return 1;
         }
     };
+    if let (Some(mut file), Some(p)) = (svg_file, &svg) {
+        let drawing = picture::render(&picture::from_run(&outcome, source));
+        if let Err(e) = file.write_all(drawing.as_bytes()) {
+            error(&format!("cannot write {}: {e}", p.display()));
+            return 2;
+        }
+    }
     if json {
         if quiet {
             outcome.events = None;

@@ -49,6 +49,21 @@ pub struct Record {
     pub out_flags: Option<u32>,
     /// The decision's release.
     pub release: Option<&'static str>,
+    /// The decision makes the caller wait (PURGE); for the picture, not in the JSON.
+    #[serde(skip)]
+    pub waits: bool,
+}
+
+/// A store's counts right after a transfer report changed them (for the picture).
+#[derive(Debug, Clone, Copy)]
+pub struct CountSample {
+    /// Simulated ms since the start.
+    pub at_ms: u64,
+    /// The store's index in the scenario.
+    pub store: usize,
+    pub queued: u64,
+    pub sending: u64,
+    pub receiving: u64,
 }
 
 /// What happened to one store, from the spooler's accounting.
@@ -106,6 +121,9 @@ pub struct Outcome {
     pub stores: Vec<StoreSummary>,
     /// The sum of every store's `lost`.
     pub lost: u64,
+    /// Every store's counts over time, in time order (for `--svg`; not in the JSON).
+    #[serde(skip)]
+    pub counts: Vec<CountSample>,
 }
 
 #[derive(Clone, Copy)]
@@ -179,6 +197,10 @@ struct Shared {
     stop: AtomicBool,
     stop_wake: Wake,
     timeline: Mutex<Vec<Record>>,
+    /// Taken under this lock, so that their times and contents are in the same order.
+    samples: Mutex<Vec<CountSample>>,
+    /// Store id → index in the scenario.
+    store_index: HashMap<String, usize>,
     counters: HashMap<String, Counters>,
     /// By (transport index, store).
     links: HashMap<(usize, String), Link>,
@@ -196,6 +218,22 @@ impl Shared {
             mode: None,
             out_flags: None,
             release: None,
+            waits: false,
+        });
+    }
+
+    /// Records `store`'s counts after a transfer report of this thread changed them.
+    fn sample(&self, spooler: &Spooler, store: &str) {
+        let mut samples = self.samples.lock().unwrap();
+        let Ok(st) = spooler.stats(store) else {
+            return;
+        };
+        samples.push(CountSample {
+            at_ms: self.clock.now_ms(),
+            store: self.store_index[store],
+            queued: st.queued,
+            sending: st.sending,
+            receiving: st.receiving,
         });
     }
 
@@ -227,6 +265,7 @@ impl Shared {
         let mode = e.mode.map(Mode::name);
         let m = mode.unwrap_or("?");
         let out = logoff_names(e.out_flags.bits());
+        let waits = e.decision.is_some_and(|d| d.waits);
         let (event, detail, release) = match e.kind {
             EventKind::Decided => {
                 let d = e.decision.expect("a decided event carries its decision");
@@ -287,6 +326,7 @@ impl Shared {
             mode,
             out_flags: decided.then_some(e.out_flags.bits()),
             release,
+            waits,
         });
     }
 }
@@ -345,6 +385,7 @@ fn sender(
     while !shared.stopped() {
         match spooler.begin_send(&store) {
             Ok(()) => {
+                shared.sample(&spooler, &store);
                 // A transfer under way always completes, even when the run stops.
                 thread::sleep(shared.clock.real(spec.send_ms.get()));
                 let sent = rng.f64() >= spec.failure_rate.0;
@@ -356,6 +397,7 @@ fn sender(
                 if let Err(e) = spooler.end_send(&store, sent) {
                     shared.record(&store, "error", format!("end_send: {}", e.name()));
                 }
+                shared.sample(&spooler, &store);
             }
             // Gate closed (the message stays queued) or nothing queued: look again later.
             Err(Error::NoAccess | Error::NotFound) => link.send_wake.wait(poll),
@@ -377,6 +419,7 @@ fn receiver(spooler: Spooler, shared: Arc<Shared>, spec: TransportSpec, t: usize
         }
         match spooler.begin_receive(&store) {
             Ok(()) => {
+                shared.sample(&spooler, &store);
                 // Taken from the server only once the spooler accepted the reception.
                 link.at_server.fetch_sub(1, Ordering::AcqRel);
                 link.refusing.store(false, Ordering::Relaxed);
@@ -384,6 +427,7 @@ fn receiver(spooler: Spooler, shared: Arc<Shared>, spec: TransportSpec, t: usize
                 if let Err(e) = spooler.end_receive(&store) {
                     shared.record(&store, "error", format!("end_receive: {}", e.name()));
                 }
+                shared.sample(&spooler, &store);
             }
             Err(Error::NoAccess) => {
                 if !link.refusing.swap(true, Ordering::Relaxed) {
@@ -454,6 +498,7 @@ fn load_thread(spooler: Spooler, shared: Arc<Shared>, schedule: Vec<(u64, Delive
                 let c = &shared.counters[&store];
                 match spooler.submit(&store) {
                     Ok(()) => {
+                        shared.sample(&spooler, &store);
                         c.accepted.fetch_add(1, Ordering::Relaxed);
                         c.submit_refusing.store(false, Ordering::Relaxed);
                     }
@@ -619,6 +664,14 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Error> 
         stop: AtomicBool::new(false),
         stop_wake: Wake::default(),
         timeline: Mutex::new(Vec::new()),
+        samples: Mutex::new(Vec::new()),
+        store_index: scenario
+            .stores
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect(),
         counters: scenario
             .stores
             .0
@@ -756,6 +809,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Error> 
         events: Some(events),
         stores,
         lost,
+        counts: std::mem::take(&mut *shared.samples.lock().unwrap()),
     })
 }
 
