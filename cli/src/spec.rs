@@ -86,14 +86,7 @@ pub fn activity_names(activity: Activity) -> String {
 
 /// `"UPLOAD|NO_UI"`, `"0"` for none.
 pub fn flush_names(flags: FlushFlags) -> String {
-    if flags.is_empty() {
-        return "0".to_owned();
-    }
-    flags
-        .iter_names()
-        .map(|(n, _)| n)
-        .collect::<Vec<_>>()
-        .join("|")
+    flag_names(flags)
 }
 
 #[cfg(test)]

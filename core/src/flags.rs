@@ -185,8 +185,9 @@ impl Release {
     }
 }
 
-/// Names of the set bits of `flags` (`"COMPLETE|INBOUND"`), for display.
-pub fn flag_names(flags: LogoffFlags) -> String {
+/// Names of the set bits of any of the protocol's flag types (`"COMPLETE|INBOUND"`,
+/// `"UPLOAD|NO_UI"`), `"0"` for none, for display.
+pub fn flag_names<F: bitflags::Flags>(flags: F) -> String {
     if flags.is_empty() {
         return "0".to_owned();
     }
