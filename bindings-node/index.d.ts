@@ -52,6 +52,13 @@ export declare class NativeStore {
   releaseAsync(): Promise<number>
 }
 
+/**
+ * Does nothing: a call into the addon that costs only the call itself, the floor that
+ * scripts/bench compares `decide` and the store calls with. It ignores its arguments
+ * (converting none of them). Not part of the package's API.
+ */
+export declare function benchNoop(): void
+
 /** What a close found; `hresult` is nonzero when the close itself was rejected. */
 export interface CloseOutcome {
   hresult: number

@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeSpooler = nativeBinding.NativeSpooler
 module.exports.NativeStore = nativeBinding.NativeStore
+module.exports.benchNoop = nativeBinding.benchNoop
 module.exports.constants = nativeBinding.constants
 module.exports.decide = nativeBinding.decide
 module.exports.flushDone = nativeBinding.flushDone

@@ -13,6 +13,8 @@
 //! only when it cannot start a thread, the adapter is called directly.) Subscribers are
 //! always posted, never called directly.
 
+mod bench;
+
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
