@@ -13,7 +13,7 @@
 //! only when it cannot start a thread, the adapter is called directly.) Subscribers are
 //! always posted, never called directly.
 
-mod bench;
+pub mod bench;
 
 use std::cell::Cell;
 use std::collections::HashMap;
