@@ -53,11 +53,16 @@ export declare class NativeStore {
 }
 
 /**
- * Does nothing: a call into the addon that costs only the call itself, the floor that
- * scripts/bench compares `decide` and the store calls with. It ignores its arguments
- * (converting none of them). Not part of the package's API.
+ * Does nothing: the cheapest call into the addon (it converts no argument). The floor of
+ * the store cycle's calls in scripts/bench.
  */
 export declare function benchNoop(): void
+
+/**
+ * Does nothing with the three numbers `decide` takes, converted as `decide` converts them:
+ * the floor of `decide` in scripts/bench.
+ */
+export declare function benchNoopDecideArgs(flags: number, activity: number, context: number): void
 
 /** What a close found; `hresult` is nonzero when the close itself was rejected. */
 export interface CloseOutcome {

@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.NativeSpooler = nativeBinding.NativeSpooler
 module.exports.NativeStore = nativeBinding.NativeStore
 module.exports.benchNoop = nativeBinding.benchNoop
+module.exports.benchNoopDecideArgs = nativeBinding.benchNoopDecideArgs
 module.exports.constants = nativeBinding.constants
 module.exports.decide = nativeBinding.decide
 module.exports.flushDone = nativeBinding.flushDone

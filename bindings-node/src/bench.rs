@@ -1,9 +1,15 @@
-//! The floor of scripts/bench: an empty native function.
+//! The floors of scripts/bench: empty native functions. Not part of the package's API.
 
 use napi_derive::napi;
 
-/// Does nothing: a call into the addon that costs only the call itself, the floor that
-/// scripts/bench compares `decide` and the store calls with. It ignores its arguments
-/// (converting none of them). Not part of the package's API.
+/// Does nothing: the cheapest call into the addon (it converts no argument). The floor of
+/// the store cycle's calls in scripts/bench.
 #[napi]
 pub fn bench_noop() {}
+
+/// Does nothing with the three numbers `decide` takes, converted as `decide` converts them:
+/// the floor of `decide` in scripts/bench.
+#[napi]
+pub fn bench_noop_decide_args(flags: u32, activity: u32, context: u32) {
+    let _ = (flags, activity, context);
+}
