@@ -282,6 +282,21 @@ def render(d: Path, out: Path, smoke: bool) -> None:
     # 4. Node ---------------------------------------------------------------------------
     md.extend(["", "## 4. Node (napi-rs addon)", ""])
     md.extend(floor_table(node, ["node.decide", "node.store_cycle"], pure_label="pure JS"))
+    if "node.decide" in node:
+        f = node["node.decide"][0]
+        extra = []
+        if f.get("addon_ns") is not None:
+            extra.append(
+                f"the addon's own `decide` called directly (no JS layer) takes"
+                f" {ns(f['addon_ns'])}, {ratio(f, 'addon_ratio')} the floor"
+            )
+        if f.get("bare_ns") is not None:
+            extra.append(
+                f"the cheapest call (`benchNoop()`, converting no argument) takes"
+                f" {ns(f['bare_ns'])}: `decide` is {ratio(f, 'bare_ratio')} that"
+            )
+        if extra:
+            md.extend(["", "In the same rounds, " + "; ".join(extra) + "."])
     for fig, label in [("node.decide", "`decide`"), ("node.store_cycle", "store cycle")]:
         if fig in node:
             f = node[fig][0]

@@ -3,12 +3,14 @@
 //   node bench/node/bench.mjs [--smoke]
 //
 // Compares, in alternating rounds of the same run:
-// - the package's `decide` with the napi floor (`benchNoop`, an empty #[napi] function of the
-//   addon, given the same arguments and converting none), with the addon's own `decide`
-//   called directly (what the package's JS argument checks add), and with a pure-JS decision
+// - the package's `decide` with the napi floor (`benchNoopDecideArgs`, an empty #[napi]
+//   function taking the three numbers the addon's `decide` takes, converted the same way),
+//   with the cheapest call (`benchNoop()`, converting nothing: `bare`), with the addon's own
+//   `decide` called directly (what the package's JS layer adds), and with a pure-JS decision
 //   table written for the benchmark (pure.mjs; checked against the shared fixture first);
 // - the store cycle (openStore -> logoff(NO_WAIT) -> release on an idle store) with three
-//   empty calls (the cycle's floor) and with pure.mjs's PureSpooler.
+//   cheapest calls (`benchNoop`, given the cycle's arguments and converting none) and with
+//   pure.mjs's PureSpooler.
 //
 // Each variant runs in every round, the order rotating from round to round; a ratio is the
 // median of the per-round ratios. Every result is consumed so that the JIT cannot drop a
@@ -111,6 +113,15 @@ function figure(name, times, floorDesc) {
       pure_ratio_q3: round(p3, 3),
     })
   }
+  if (times.bare) {
+    const [b1, br, b3] = quartiles(perRound('lib', 'bare'))
+    Object.assign(out, {
+      bare_ns: round(median(times.bare)),
+      bare_ratio: round(br, 3),
+      bare_ratio_q1: round(b1, 3),
+      bare_ratio_q3: round(b3, 3),
+    })
+  }
   if (times.addon) {
     const [a1, ar, a3] = quartiles(perRound('addon', 'floor'))
     Object.assign(out, {
@@ -130,7 +141,8 @@ function decideVariants() {
   const len = batch.length
   const { decide } = ml
   const nativeDecide = native.decide
-  const noop = native.benchNoop
+  const noop = native.benchNoopDecideArgs
+  const bareNoop = native.benchNoop
   const pureDecide = pure.decide
   return {
     lib(n) {
@@ -140,7 +152,12 @@ function decideVariants() {
     },
     floor(n) {
       let acc = 0
-      for (let i = 0; i < n; i++) if (noop(flags[i % len], activity[i % len]) === undefined) acc++
+      for (let i = 0; i < n; i++) if (noop(flags[i % len], activity[i % len], 0) === undefined) acc++
+      sink ^= acc
+    },
+    bare(n) {
+      let acc = 0
+      for (let i = 0; i < n; i++) if (bareNoop() === undefined) acc += (flags[i % len] ^ activity[i % len]) & 1
       sink ^= acc
     },
     addon(n) {
@@ -196,12 +213,12 @@ function cycleVariants() {
   return variants
 }
 
-if (typeof native.benchNoop !== 'function') {
+if (typeof native.benchNoop !== 'function' || typeof native.benchNoopDecideArgs !== 'function') {
   throw new Error('the addon has no benchNoop: rebuild it (npm run build in bindings-node)')
 }
 const rounds = smoke ? 5 : 41
 const checked = checkPureAgainstFixture()
-const d = figure('node.decide', measure(decideVariants(), smoke ? 20_000 : 400_000, rounds), 'benchNoop(flags, activity)')
+const d = figure('node.decide', measure(decideVariants(), smoke ? 20_000 : 400_000, rounds), 'benchNoopDecideArgs(flags, activity, 0)')
 d.fixture_cases_checked = checked
 console.log(JSON.stringify(d))
 console.log(
