@@ -392,8 +392,43 @@ fn threads(ops: usize, rounds: usize) {
     println!("{line}}}");
 }
 
+/// `--profile N`: one population of N open stores and 20,000 visits of each access pattern
+/// (after 1,000 first touches), for a profiler: `valgrind --tool=callgrind --cache-sim=yes`
+/// then the inclusive costs of `profile_hot` and `profile_uniform` (60,000 calls each).
+fn profile(stores: usize) {
+    let p = Population::new(stores, 20_000, 1);
+    for visits in [&p.hot, &p.uniform] {
+        activity_ns(&p.sp, &p.ids, &visits[..1_000]);
+    }
+    let hot = profile_hot(&p);
+    let uniform = profile_uniform(&p);
+    println!(
+        "{{\"figure\":\"profile\",\"open_stores\":{stores},\"hot_ns\":{hot:.1},\
+         \"uniform_ns\":{uniform:.1}}}"
+    );
+}
+
+#[inline(never)]
+fn profile_hot(p: &Population) -> f64 {
+    activity_ns(&p.sp, &p.ids, &p.hot)
+}
+
+#[inline(never)]
+fn profile_uniform(p: &Population) -> f64 {
+    activity_ns(&p.sp, &p.ids, &p.uniform)
+}
+
 fn main() {
-    let smoke = std::env::args().any(|a| a == "--smoke");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--profile") {
+        profile(
+            args.get(i + 1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1_000),
+        );
+        return;
+    }
+    let smoke = args.iter().any(|a| a == "--smoke");
     if smoke {
         scale(&[1_000, 10_000], 2_000, 500, 3);
         threads(20_000, 3);
