@@ -1,6 +1,7 @@
 //! The Store: the provider side of the protocol (`IMsgStore::StoreLogoff`, `AddRef`,
 //! `Release`), SPEC §5.
 
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::decide::parse_mode;
@@ -194,7 +195,9 @@ impl Store {
     /// Message Store Provider"). `flags` holds one mode on entry (validated by the
     /// support) and the out_flags on return. If the answer is COMPLETE the handle is
     /// invalidated: later calls but add_ref/release fail with `MAPI_E_INVALID_OBJECT`,
-    /// and the final release does not call StoreLogoffTransports again.
+    /// and the final release does not call StoreLogoffTransports again. A Support that panics
+    /// ends the call as a failed one (flags unchanged, the handle still valid, a final release
+    /// that came meanwhile made), then the panic goes on to the caller.
     pub fn logoff_transports(&self, flags: &mut u32) -> Result<()> {
         {
             let mut s = self.state();
@@ -204,7 +207,19 @@ impl Store {
             }
             s.in_call = true;
         }
-        let result = self.inner.support.store_logoff_transports(flags);
+        // A panicking Support must not leave the handle inside this call forever (every later
+        // call MAPI_E_BUSY, a final release that came meanwhile never made): finish the call
+        // as a failed one, then let the panic go on.
+        let before = *flags;
+        let (result, panic) = match catch_unwind(AssertUnwindSafe(|| {
+            self.inner.support.store_logoff_transports(flags)
+        })) {
+            Ok(result) => (result, None),
+            Err(panic) => {
+                *flags = before;
+                (Err(Error::CallFailed), Some(panic))
+            }
+        };
         let complete = match result {
             Ok(()) | Err(Error::Timeout) => *flags & LogoffFlags::COMPLETE.bits() != 0,
             Err(_) => false,
@@ -229,6 +244,9 @@ impl Store {
         };
         if let Some(mode) = final_mode {
             self.final_logoff_transports(mode);
+        }
+        if let Some(panic) = panic {
+            resume_unwind(panic);
         }
         result
     }
