@@ -5,8 +5,9 @@
 //! file carries the decision out: it keeps each store's activity and gates, releases the
 //! store the moment it drains, flushes the transports for PURGE and waits for it.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable, hash_table};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -186,7 +187,7 @@ const CLOSED: u8 = 2;
 /// stores of different shards do not contend through false sharing.
 #[repr(align(128))]
 #[derive(Default)]
-struct Shard(Mutex<HashMap<Arc<str>, Entry>>);
+struct Shard(Mutex<HashTable<Entry>>);
 /// A copy-on-write list of callbacks: callers clone the `Arc` and call without the lock.
 type Registered<T> = RwLock<Arc<Vec<(u64, T)>>>;
 
@@ -196,7 +197,8 @@ struct Inner {
     purge_deadline_ns: AtomicU64,
     close_deadline: Duration,
     state: AtomicU8,
-    hasher: RandomState,
+    /// Hashes a store id once per call; the hash picks the shard and finds the entry.
+    hasher: DefaultHashBuilder,
     shards: Box<[Shard]>,
     transports: Registered<Arc<dyn Transport>>,
     subscribers: Registered<Subscriber>,
@@ -206,7 +208,7 @@ struct Inner {
 }
 
 struct Entry {
-    /// The map's key, kept here too so a lookup by `&str` yields the shared id.
+    /// The store id, shared with the events and handles of the store.
     id: Arc<str>,
     stats: StoreStats,
     /// The waiters of a logoff under way; completed when the store is released.
@@ -251,22 +253,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The entry of `store_id`, created on its first mention with all gates open.
-fn entry_mut<'a>(shard: &'a mut HashMap<Arc<str>, Entry>, store_id: &str) -> &'a mut Entry {
-    if !shard.contains_key(store_id) {
-        let id: Arc<str> = Arc::from(store_id);
-        let entry = Entry {
-            id: id.clone(),
-            stats: StoreStats {
-                allowed: Activity::all(),
-                ..StoreStats::default()
-            },
-            waiter: None,
-            deferred: false,
-        };
-        shard.insert(id, entry);
+/// The entry of `store_id` (whose hash is `hash`), created on its first mention with all
+/// gates open.
+fn entry_mut<'a>(
+    shard: &'a mut HashTable<Entry>,
+    hash: u64,
+    store_id: &str,
+    hasher: &DefaultHashBuilder,
+) -> &'a mut Entry {
+    match shard.entry(hash, |e| &*e.id == store_id, |e| hasher.hash_one(&*e.id)) {
+        hash_table::Entry::Occupied(o) => o.into_mut(),
+        hash_table::Entry::Vacant(v) => v
+            .insert(Entry {
+                id: Arc::from(store_id),
+                stats: StoreStats {
+                    allowed: Activity::all(),
+                    ..StoreStats::default()
+                },
+                waiter: None,
+                deferred: false,
+            })
+            .into_mut(),
     }
-    shard.get_mut(store_id).expect("inserted above")
 }
 
 fn validate_id(store_id: &str) -> Result<()> {
@@ -274,6 +282,21 @@ fn validate_id(store_id: &str) -> Result<()> {
         Err(Error::InvalidParameter)
     } else {
         Ok(())
+    }
+}
+
+/// The events of one call, built only when someone subscribes (checked once, when the call
+/// starts): with no subscriber a call allocates nothing for events.
+struct Events {
+    on: bool,
+    list: Vec<Event>,
+}
+
+impl Events {
+    fn push(&mut self, make: impl FnOnce() -> Event) {
+        if self.on {
+            self.list.push(make());
+        }
     }
 }
 
@@ -323,7 +346,7 @@ impl Spooler {
                 purge_deadline_ns: AtomicU64::new(duration_ns(options.purge_deadline)),
                 close_deadline: options.close_deadline,
                 state: AtomicU8::new(OPEN),
-                hasher: RandomState::new(),
+                hasher: DefaultHashBuilder::default(),
                 shards: (0..SHARDS).map(|_| Shard::default()).collect(),
                 transports: RwLock::default(),
                 subscribers: RwLock::default(),
@@ -356,9 +379,15 @@ impl Spooler {
             .store(duration_ns(deadline), Ordering::Relaxed);
     }
 
-    fn shard(&self, store_id: &str) -> &Shard {
-        let i = self.inner.hasher.hash_one(store_id) as usize % SHARDS;
-        &self.inner.shards[i]
+    /// The shard of the store whose id hashes to `hash`, locked. The hash is computed once
+    /// per call; its middle bits pick the shard, since hashbrown uses the low bits for
+    /// buckets and the top seven for its control bytes.
+    fn lock_shard(&self, hash: u64) -> MutexGuard<'_, HashTable<Entry>> {
+        lock(&self.inner.shards[(hash >> 32) as usize % SHARDS].0)
+    }
+
+    fn hash(&self, store_id: &str) -> u64 {
+        self.inner.hasher.hash_one(store_id)
     }
 
     fn check_open(&self, allow_closing: bool) -> Result<()> {
@@ -375,15 +404,17 @@ impl Spooler {
     pub fn open_store(&self, store_id: &str) -> Result<Store> {
         validate_id(store_id)?;
         self.check_open(false)?;
-        let mut events = Vec::new();
+        let mut events = self.events();
         let id: Arc<str> = {
-            let mut shard = lock(&self.shard(store_id).0);
-            let entry = entry_mut(&mut shard, store_id);
+            let hash = self.hash(store_id);
+            let mut shard = self.lock_shard(hash);
+            let entry = entry_mut(&mut shard, hash, store_id, &self.inner.hasher);
             let id = entry.id.clone();
-            if entry.stats.pending.is_some() {
-                let mut e = event(EventKind::Released, &id, entry.stats.pending);
-                e.detail = Some("the store was opened again before it drained".into());
-                self.release_entry(entry, e, &id, &mut events);
+            if let Some(mode) = entry.stats.pending {
+                self.release_entry(entry, &id, &mut events, || Event {
+                    detail: Some("the store was opened again before it drained".into()),
+                    ..event(EventKind::Released, &id, Some(mode))
+                });
             }
             if entry.stats.clients == 0
                 && let Some(registry) = &self.inner.registry
@@ -411,9 +442,9 @@ impl Spooler {
     fn release_entry(
         &self,
         entry: &mut Entry,
-        event: Event,
         id: &Arc<str>,
-        events: &mut Vec<Event>,
+        events: &mut Events,
+        event: impl FnOnce() -> Event,
     ) {
         entry.stats.clients = entry.stats.clients.saturating_sub(1);
         if entry.stats.clients == 0 {
@@ -431,14 +462,22 @@ impl Spooler {
         events.push(event);
     }
 
+    fn events(&self) -> Events {
+        Events {
+            on: self.inner.has_subscribers.load(Ordering::Acquire),
+            list: Vec::new(),
+        }
+    }
+
     fn report(&self, store_id: &str, report: Report) -> Result<()> {
         validate_id(store_id)?;
         let ending = matches!(report, Report::EndSend { .. } | Report::EndReceive);
         self.check_open(ending)?;
-        let mut events = Vec::new();
+        let mut events = self.events();
         {
-            let mut shard = lock(&self.shard(store_id).0);
-            let entry = entry_mut(&mut shard, store_id);
+            let hash = self.hash(store_id);
+            let mut shard = self.lock_shard(hash);
+            let entry = entry_mut(&mut shard, hash, store_id, &self.inner.hasher);
             let s = &mut entry.stats;
             let allowed = s.allowed;
             let gate = |g: Activity| {
@@ -491,9 +530,10 @@ impl Spooler {
                 && drained(mode, s.activity())
             {
                 let id = entry.id.clone();
-                let mut e = event(EventKind::Released, &id, Some(mode));
-                e.detail = Some("drained".into());
-                self.release_entry(entry, e, &id, &mut events);
+                self.release_entry(entry, &id, &mut events, || Event {
+                    detail: Some("drained".into()),
+                    ..event(EventKind::Released, &id, Some(mode))
+                });
             }
         }
         self.dispatch(events);
@@ -538,8 +578,12 @@ impl Spooler {
     /// The store's counters (all zero, gates closed, for a store never mentioned).
     pub fn stats(&self, store_id: &str) -> Result<StoreStats> {
         validate_id(store_id)?;
-        let shard = lock(&self.shard(store_id).0);
-        Ok(shard.get(store_id).map(|e| e.stats).unwrap_or_default())
+        let hash = self.hash(store_id);
+        let shard = self.lock_shard(hash);
+        Ok(shard
+            .find(hash, |e| &*e.id == store_id)
+            .map(|e| e.stats)
+            .unwrap_or_default())
     }
 
     /// The ids of every store this spooler has served.
@@ -548,7 +592,12 @@ impl Spooler {
             .inner
             .shards
             .iter()
-            .flat_map(|s| lock(&s.0).keys().map(|k| k.to_string()).collect::<Vec<_>>())
+            .flat_map(|s| {
+                lock(&s.0)
+                    .iter()
+                    .map(|e| e.id.to_string())
+                    .collect::<Vec<_>>()
+            })
             .collect();
         ids.sort();
         ids
@@ -595,8 +644,8 @@ impl Spooler {
         id
     }
 
-    fn dispatch(&self, events: Vec<Event>) {
-        if events.is_empty() || !self.inner.has_subscribers.load(Ordering::Acquire) {
+    fn dispatch(&self, events: Events) {
+        if events.list.is_empty() {
             return;
         }
         let subscribers = self
@@ -605,7 +654,7 @@ impl Spooler {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        for e in &events {
+        for e in &events.list {
             for (_, s) in subscribers.iter() {
                 let _ = catch_unwind(AssertUnwindSafe(|| s(e)));
             }
@@ -619,16 +668,17 @@ impl Spooler {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let mut events = Vec::new();
+        let mut events = self.events();
         for (tid, t) in transports.iter() {
             let failure = match catch_unwind(AssertUnwindSafe(|| t.flush_queues(id, flags))) {
                 Ok(Ok(())) => continue,
                 Ok(Err(err)) => err.to_string(),
                 Err(panic) => panic_message(&panic),
             };
-            let mut e = event(EventKind::FlushFailed, id, Some(mode));
-            e.detail = Some(format!("transport {tid}: {failure}"));
-            events.push(e);
+            events.push(|| Event {
+                detail: Some(format!("transport {tid}: {failure}")),
+                ..event(EventKind::FlushFailed, id, Some(mode))
+            });
         }
         self.dispatch(events);
     }
@@ -644,10 +694,13 @@ impl Spooler {
     ) -> Result<()> {
         let mode = parse_mode(*flags, self.inner.lenient)?;
         self.check_open(false)?;
-        let mut events = Vec::new();
+        let mut events = self.events();
         let (decision, waiter) = {
-            let mut shard = lock(&self.shard(id).0);
-            let entry = shard.get_mut(&**id).ok_or(Error::InvalidObject)?;
+            let hash = self.hash(id);
+            let mut shard = self.lock_shard(hash);
+            let entry = shard
+                .find_mut(hash, |e| e.id == *id)
+                .ok_or(Error::InvalidObject)?;
             let shared = entry.stats.clients > 1
                 || self
                     .inner
@@ -659,28 +712,32 @@ impl Spooler {
                 Release::Refused => EventKind::Refused,
                 _ => EventKind::Decided,
             };
-            let mut e = event(kind, id, Some(mode));
-            e.out_flags = decision.out_flags;
-            e.decision = Some(decision);
-            events.push(e);
+            events.push(|| Event {
+                out_flags: decision.out_flags,
+                decision: Some(decision),
+                ..event(kind, id, Some(mode))
+            });
             let mut waiter = None;
             match decision.release {
                 Release::Refused if final_release => {
                     entry.stats.pending = Some(mode);
                     entry.deferred = true;
-                    let mut e = event(EventKind::ReleaseDeferred, id, Some(mode));
-                    e.out_flags = decision.out_flags;
-                    events.push(e);
+                    events.push(|| Event {
+                        out_flags: decision.out_flags,
+                        ..event(EventKind::ReleaseDeferred, id, Some(mode))
+                    });
                 }
                 Release::Refused => {}
                 Release::Now => {
-                    let mut e = event(EventKind::Released, id, Some(mode));
-                    e.out_flags = decision.out_flags;
-                    e.detail = Some(if shared {
-                        "this client only; the store stays open for the others".into()
-                    } else {
-                        "now".into()
-                    });
+                    let e = || Event {
+                        out_flags: decision.out_flags,
+                        detail: Some(if shared {
+                            "this client only; the store stays open for the others".into()
+                        } else {
+                            "now".into()
+                        }),
+                        ..event(EventKind::Released, id, Some(mode))
+                    };
                     if shared {
                         // The others keep their gates: only this client's hold ends.
                         entry.stats.clients = entry.stats.clients.saturating_sub(1);
@@ -691,7 +748,7 @@ impl Spooler {
                         }
                         events.push(e);
                     } else {
-                        self.release_entry(entry, e, id, &mut events);
+                        self.release_entry(entry, id, &mut events, e);
                     }
                 }
                 Release::WhenDrained => {
@@ -724,8 +781,9 @@ impl Spooler {
         let mut still_pending = false;
         if let Some(waiter) = waiter.filter(|_| !released) {
             // The logoff goes on as NO_WAIT, with nobody waiting.
-            let mut shard = lock(&self.shard(id).0);
-            if let Some(entry) = shard.get_mut(&**id)
+            let hash = self.hash(id);
+            let mut shard = self.lock_shard(hash);
+            if let Some(entry) = shard.find_mut(hash, |e| e.id == *id)
                 && entry
                     .waiter
                     .as_ref()
@@ -740,17 +798,17 @@ impl Spooler {
             // Released between the deadline and the lock: not a timeout after all.
             return Ok(());
         }
-        let mut e = event(EventKind::TimedOut, id, Some(mode));
-        e.out_flags = decision.out_flags;
-        e.detail = Some(match (flushed, still_pending) {
-            (_, true) => {
+        let mut events = self.events();
+        events.push(|| Event {
+            out_flags: decision.out_flags,
+            detail: Some(if still_pending {
                 format!("PURGE deadline of {purge_deadline:?} passed; continuing as NO_WAIT")
-            }
-            _ => {
+            } else {
                 format!("PURGE deadline of {purge_deadline:?} passed before flush_queues returned")
-            }
+            }),
+            ..event(EventKind::TimedOut, id, Some(mode))
         });
-        self.dispatch(vec![e]);
+        self.dispatch(events);
         Err(Error::Timeout)
     }
 
@@ -800,10 +858,11 @@ impl Spooler {
         let deadline = Instant::now() + Duration::from_nanos(duration_ns(deadline));
         let mut report = CloseReport::default();
         let mut waiting = Vec::new();
-        let mut events = Vec::new();
+        let mut events = self.events();
         for shard in self.inner.shards.iter() {
             let mut shard = lock(&shard.0);
-            for (id, entry) in shard.iter_mut() {
+            for entry in shard.iter_mut() {
+                let id = &entry.id.clone();
                 if entry.stats.clients == 0 && entry.stats.pending.is_none() {
                     continue;
                 }
@@ -814,9 +873,10 @@ impl Spooler {
                     entry.stats.allowed = Activity::empty();
                 }
                 if drained(mode, entry.stats.activity()) {
-                    let mut e = event(EventKind::Released, id, Some(mode));
-                    e.detail = Some("spooler closed".into());
-                    self.release_entry(entry, e, id, &mut events);
+                    self.release_entry(entry, id, &mut events, || Event {
+                        detail: Some("spooler closed".into()),
+                        ..event(EventKind::Released, id, Some(mode))
+                    });
                     report.released.push(id.to_string());
                 } else {
                     let w = entry.waiter.get_or_insert_with(Arc::default).clone();
@@ -825,17 +885,18 @@ impl Spooler {
             }
         }
         self.dispatch(events);
-        let mut events = Vec::new();
+        let mut events = self.events();
         for (id, waiter) in waiting {
             if waiter.wait_until(deadline) {
                 report.released.push(id.to_string());
                 continue;
             }
             let activity = self.activity(&id).unwrap_or_default();
-            let mut e = event(EventKind::Undrained, &id, Some(Mode::Orderly));
-            e.out_flags = activity.as_logoff_flags();
-            e.detail = Some("the spooler closed before the store drained".into());
-            events.push(e);
+            events.push(|| Event {
+                out_flags: activity.as_logoff_flags(),
+                detail: Some("the spooler closed before the store drained".into()),
+                ..event(EventKind::Undrained, &id, Some(Mode::Orderly))
+            });
             report.undrained.push((id.to_string(), activity));
         }
         self.inner.state.store(CLOSED, Ordering::Release);
