@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use mapi_logoff::{CloseReport, Decision, Event, Mode, StoreStats};
+use mapi_logoff::{
+    Activity, CloseReport, Decision, Event, FlushFlags, LogoffFlags, Mode, StoreStats,
+};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -98,14 +100,71 @@ py_type!(event_type, "Event");
 py_type!(stats_type, "StoreStats");
 py_type!(close_report_type, "CloseReport");
 
-/// `LogoffFlags(bits)`.
-pub fn logoff_flags(py: Python<'_>, bits: u32) -> PyResult<Bound<'_, PyAny>> {
-    logoff_flags_type(py)?.call1((bits,))
+/// Python objects built once and handed out again, one per slot of a table indexed by the
+/// packed value they stand for. Only immutable values go here (enum members, frozen
+/// dataclasses of them), so every caller may share them: nobody can change a shared one, and
+/// `==`, `hash` and `repr` are those of a freshly built one. Building a `LogoffFlags(x)` or a
+/// `Decision` costs about as much as a few hundred calls into the core (bench/notes.md), and
+/// there are few distinct values (80 decisions, a few dozen flag combinations).
+///
+/// The table is `PyOnceLock`s in a static: it works with the GIL and without it (free-threaded
+/// builds), with no lock on the read path. The slots take no memory until a page of them is
+/// first written (they are zero bytes, in .bss).
+struct Cache<const N: usize>([PyOnceLock<Py<PyAny>>; N]);
+
+impl<const N: usize> Cache<N> {
+    const fn new() -> Self {
+        Cache([const { PyOnceLock::new() }; N])
+    }
+
+    /// The object of slot `index`, built by `build` the first time. A value with no slot
+    /// (`None`: bits the table does not cover) is built on every call, as before the cache.
+    fn get_or_build<'py>(
+        &self,
+        py: Python<'py>,
+        index: Option<usize>,
+        build: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let Some(cell) = index.and_then(|i| self.0.get(i)) else {
+            return build();
+        };
+        if let Some(v) = cell.get(py) {
+            return Ok(v.bind(py).clone());
+        }
+        // Not `get_or_try_init`: `build` runs Python code, which may let another thread (or
+        // a re-entrant call from a finalizer) fill the slot meanwhile; blocking on the slot
+        // then could deadlock. The first object stored wins, so all callers share one.
+        let v = build()?;
+        match cell.set(py, v.clone().unbind()) {
+            Ok(()) => Ok(v),
+            Err(_) => Ok(cell.get(py).expect("the slot is set").bind(py).clone()),
+        }
+    }
 }
 
-/// `FlushFlags(bits)`.
+const INPUT_BITS: u32 = LogoffFlags::INPUT_MASK.count_ones();
+const OUTPUT_BITS: u32 = LogoffFlags::OUTPUT_MASK.count_ones();
+const OUTPUT_SHIFT: u32 = LogoffFlags::OUTPUT_MASK.trailing_zeros();
+const FLUSH_BITS: u32 = FlushFlags::all().bits().count_ones();
+const FLUSH_SHIFT: u32 = FlushFlags::all().bits().trailing_zeros();
+
+/// `LogoffFlags(bits)`: one shared member per combination of the known flags (bits outside
+/// them, never written by the core, would be built each time).
+pub fn logoff_flags(py: Python<'_>, bits: u32) -> PyResult<Bound<'_, PyAny>> {
+    static CACHE: Cache<{ 1 << (INPUT_BITS + OUTPUT_BITS) }> = Cache::new();
+    let index = (bits & !(LogoffFlags::INPUT_MASK | LogoffFlags::OUTPUT_MASK) == 0).then_some({
+        ((bits & LogoffFlags::INPUT_MASK)
+            | (bits & LogoffFlags::OUTPUT_MASK) >> OUTPUT_SHIFT << INPUT_BITS) as usize
+    });
+    CACHE.get_or_build(py, index, || logoff_flags_type(py)?.call1((bits,)))
+}
+
+/// `FlushFlags(bits)`: one shared member per combination of the known flags (others are
+/// built each time).
 pub fn flush_flags(py: Python<'_>, bits: u32) -> PyResult<Bound<'_, PyAny>> {
-    flush_flags_type(py)?.call1((bits,))
+    static CACHE: Cache<{ 1 << FLUSH_BITS }> = Cache::new();
+    let index = (bits & !FlushFlags::all().bits() == 0).then_some((bits >> FLUSH_SHIFT) as usize);
+    CACHE.get_or_build(py, index, || flush_flags_type(py)?.call1((bits,)))
 }
 
 /// The mode's flag as `LogoffFlags`, or `None`.
@@ -116,15 +175,44 @@ pub fn mode(py: Python<'_>, mode: Option<Mode>) -> PyResult<Bound<'_, PyAny>> {
     }
 }
 
-/// A `Decision`.
+const ACTIVITY_BITS: u32 = Activity::all().bits().count_ones();
+const ACTIVITY_SHIFT: u32 = Activity::all().bits().trailing_zeros();
+const RELEASE_BITS: u32 = 2; // REFUSED 0, NOW 1, WHEN_DRAINED 2
+
+/// The slot of a decision in the `Decision` cache: its fields packed, or `None` for bits
+/// outside the fields' known flags (built each time).
+fn decision_index(d: &Decision) -> Option<usize> {
+    let out = d.out_flags.bits();
+    let flush = d.flush_flags.bits();
+    let allowed = d.allowed.bits();
+    let release = d.release.value();
+    let known = out & !LogoffFlags::OUTPUT_MASK == 0
+        && flush & !FlushFlags::all().bits() == 0
+        && allowed & !Activity::all().bits() == 0
+        && release < 1 << RELEASE_BITS;
+    known.then(|| {
+        let mut key = out >> OUTPUT_SHIFT;
+        key = key << FLUSH_BITS | flush >> FLUSH_SHIFT;
+        key = key << ACTIVITY_BITS | allowed >> ACTIVITY_SHIFT;
+        key = key << RELEASE_BITS | release;
+        key = key << 1 | u32::from(d.waits);
+        key as usize
+    })
+}
+
+/// A `Decision`: one shared (frozen) object per distinct decision, built on first use.
 pub fn decision<'py>(py: Python<'py>, d: &Decision) -> PyResult<Bound<'py, PyAny>> {
-    decision_type(py)?.call1((
-        logoff_flags(py, d.out_flags.bits())?,
-        release_type(py)?.call1((d.release.value(),))?,
-        flush_flags(py, d.flush_flags.bits())?,
-        logoff_flags(py, d.allowed.bits())?,
-        d.waits,
-    ))
+    static CACHE: Cache<{ 1 << (OUTPUT_BITS + FLUSH_BITS + ACTIVITY_BITS + RELEASE_BITS + 1) }> =
+        Cache::new();
+    CACHE.get_or_build(py, decision_index(d), || {
+        decision_type(py)?.call1((
+            logoff_flags(py, d.out_flags.bits())?,
+            release_type(py)?.call1((d.release.value(),))?,
+            flush_flags(py, d.flush_flags.bits())?,
+            logoff_flags(py, d.allowed.bits())?,
+            d.waits,
+        ))
+    })
 }
 
 /// An `Event`.

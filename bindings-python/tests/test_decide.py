@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
 import mapi_logoff as ml
-from conftest import FIXTURE
+from conftest import FIXTURE, PATIENCE
 from mapi_logoff._native import decide_bits
 
 CASES = json.loads(FIXTURE.read_text())["cases"]
@@ -79,3 +82,88 @@ def test_decision_is_frozen() -> None:
     d = ml.decide(ml.LogoffFlags.QUIET)
     with pytest.raises(AttributeError):
         d.waits = True  # type: ignore[misc]
+
+
+# --- the binding hands out one shared object per distinct decision ------------------------
+
+ACCEPTED = [c for c in CASES if c["error"] is None]
+
+
+def fresh(d: ml.Decision) -> ml.Decision:
+    """The same decision built anew in Python, as the binding built it before it shared them."""
+    return ml.Decision(
+        ml.LogoffFlags(int(d.out_flags)),
+        ml.Release(int(d.release)),
+        ml.FlushFlags(int(d.flush_flags)),
+        ml.LogoffFlags(int(d.allowed)),
+        d.waits,
+    )
+
+
+def test_same_inputs_return_the_identical_decision() -> None:
+    for c in ACCEPTED:
+        args = (c["flags"], c["activity"], c["context"])
+        assert decide_bits(*args) is decide_bits(*args), c["name"]
+    assert ml.decide(ml.LogoffFlags.PURGE, ml.LogoffFlags.INBOUND, shared=True) is ml.decide(
+        4, 0x20000, shared=True
+    )
+
+
+def test_one_object_per_distinct_decision() -> None:
+    by_value: dict[tuple, set[int]] = {}
+    kept = []  # keeps every result alive, so that no id is reused
+    for c in ACCEPTED:
+        d = decide_bits(c["flags"], c["activity"], c["context"])
+        kept.append(d)
+        by_value.setdefault(_key(d), set()).add(id(d))
+    assert len(by_value) > 1
+    assert all(len(ids) == 1 for ids in by_value.values()), by_value
+
+
+def _key(d: ml.Decision) -> tuple:
+    return (int(d.out_flags), int(d.release), int(d.flush_flags), int(d.allowed), d.waits)
+
+
+def test_shared_decisions_equal_freshly_built_ones() -> None:
+    for c in ACCEPTED:
+        d = decide_bits(c["flags"], c["activity"], c["context"])
+        f = fresh(d)
+        assert d == f, c["name"]
+        assert hash(d) == hash(f), c["name"]
+        assert repr(d) == repr(f), c["name"]
+        for field in ("out_flags", "release", "flush_flags", "allowed", "waits"):
+            assert type(getattr(d, field)) is type(getattr(f, field))
+            # Enum members (and IntFlag combinations) are themselves unique objects.
+            assert getattr(d, field) is getattr(f, field), (c["name"], field)
+
+
+def test_the_first_calls_from_many_threads_share_one_decision() -> None:
+    # In a fresh interpreter, so that no slot is filled yet: threads race to build it.
+    code = textwrap.dedent(
+        """
+        import threading
+        import mapi_logoff as ml
+
+        barrier = threading.Barrier(8)
+        got = []
+
+        def run():
+            barrier.wait()
+            got.append(ml.decide(ml.LogoffFlags.ORDERLY, ml.LogoffFlags.OUTBOUND))
+
+        threads = [threading.Thread(target=run) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(got) == 8
+        assert all(d is got[0] for d in got), got
+        assert got[0] is ml.decide(2, 0x40000)
+        print("ok")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=PATIENCE
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

@@ -55,6 +55,9 @@ def test_logoff_saves_the_mode_and_returns_the_activity_without_logging_off(
     activity = store.logoff(F.ORDERLY)
     assert activity == F.INBOUND | F.OUTBOUND_QUEUE
     assert type(activity) is F
+    # The binding shares one member per value (as the enum itself does).
+    assert activity is F(0x20000 | 0x80000)
+    assert store.logoff(F.ORDERLY) is activity
     assert store.saved_mode == F.ORDERLY
     stats = spooler.stats("inbox")
     assert (stats.released, stats.pending, stats.allowed) == (False, None, ALL_GATES)
