@@ -90,6 +90,14 @@ export interface Constants {
 /** The decision table on raw bits: `context` is `1` shared | `2` lenient. */
 export declare function decide(flags: number, activity: number, context: number): Decision
 
+/**
+ * [`decide`] with the decision packed into one number (its layout: the comment above
+ * this function in src/lib.rs), which `lib/mapi-logoff.js` unpacks into the same plain
+ * object: building the object here (`napi_define_properties`) costs several times the
+ * rest of the call. Rejected inputs throw as [`decide`] does.
+ */
+export declare function decidePacked(flags: number, activity: number, context: number): number
+
 /** One row of the decision table. */
 export interface Decision {
   outFlags: number

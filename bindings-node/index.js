@@ -841,4 +841,5 @@ module.exports.benchNoop = nativeBinding.benchNoop
 module.exports.benchNoopDecideArgs = nativeBinding.benchNoopDecideArgs
 module.exports.constants = nativeBinding.constants
 module.exports.decide = nativeBinding.decide
+module.exports.decidePacked = nativeBinding.decidePacked
 module.exports.flushDone = nativeBinding.flushDone

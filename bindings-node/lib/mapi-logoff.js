@@ -281,7 +281,30 @@ function decide(flags, activity = 0, options = undefined) {
   const shared = o.shared === undefined ? false : checkBool('options.shared', o.shared)
   const lenient = o.lenient === undefined ? false : checkBool('options.lenient', o.lenient)
   // The context bits of the C API: MAPI_LOGOFF_SHARED 0x1, MAPI_LOGOFF_LENIENT 0x2.
-  return call(() => native.decide(flags, activity, (shared ? 1 : 0) | (lenient ? 2 : 0)))
+  let packed
+  try {
+    packed = native.decidePacked(flags, activity, (shared ? 1 : 0) | (lenient ? 2 : 0))
+  } catch (err) {
+    throw toMapiError(err)
+  }
+  return unpackDecision(packed)
+}
+
+/**
+ * The decision of `native.decidePacked` as the plain object `decide` returns (a fresh,
+ * mutable one per call, as before). The layout is documented at `decide_packed` in
+ * src/lib.rs: out_flags in place (bits 0-4, 16-19), flush_flags << 4, allowed >> 8,
+ * release at bit 12, waits at bit 14. Unpacking a number is much cheaper than napi-rs
+ * building the object natively.
+ */
+function unpackDecision(p) {
+  return {
+    outFlags: p & 0x000f001f,
+    release: (p >>> 12) & 3,
+    flushFlags: (p >>> 4) & 0x1e,
+    allowed: (p << 8) & 0x000e0000,
+    waits: (p & 0x4000) !== 0,
+  }
 }
 
 // ---------------------------------------------------------------------------------------

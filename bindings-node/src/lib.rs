@@ -134,6 +134,69 @@ pub fn decide(flags: u32, activity: u32, context: u32) -> napi::Result<Decision,
         .map_err(mapi_error)
 }
 
+// The layout of [`decide_packed`]'s number (bit 0 is the lowest). Every field keeps its
+// own bits where that costs nothing, so the JS side unpacks with one mask or shift each:
+//
+// | bits  | field                                   | unpack in JS                  |
+// |-------|-----------------------------------------|-------------------------------|
+// | 0-4   | out_flags' input bits (0x1F), in place  | `p & 0x000F001F` (both parts) |
+// | 16-19 | out_flags' output bits (0xF0000), in place |                            |
+// | 5-8   | flush_flags (0x1E) shifted left 4       | `(p >>> 4) & 0x1E`            |
+// | 9-11  | allowed (0xE0000) shifted right 8       | `(p << 8) & 0x000E0000`       |
+// | 12-13 | release (0, 1, 2)                       | `(p >>> 12) & 3`              |
+// | 14    | waits                                   | `(p & 0x4000) !== 0`          |
+//
+// The fields do not overlap (checked below, at compile time), so the packing is lossless;
+// the largest value, 0x000F7FFF, is a small integer in V8 (no heap number).
+const PACK_OUT_FLAGS: u32 = 0x000F_001F;
+const PACK_FLUSH_SHIFT: u32 = 4;
+const PACK_ALLOWED_SHIFT: u32 = 8;
+const PACK_RELEASE_SHIFT: u32 = 12;
+const PACK_WAITS: u32 = 1 << 14;
+const _: () = {
+    let out = ml::LogoffFlags::all().bits();
+    let flush = ml::FlushFlags::all().bits() << PACK_FLUSH_SHIFT;
+    let allowed = ml::Activity::all().bits() >> PACK_ALLOWED_SHIFT;
+    let release = 3 << PACK_RELEASE_SHIFT;
+    assert!(out == PACK_OUT_FLAGS);
+    // Nothing is shifted out, and no two fields share a bit.
+    assert!(flush >> PACK_FLUSH_SHIFT == ml::FlushFlags::all().bits());
+    assert!(allowed << PACK_ALLOWED_SHIFT == ml::Activity::all().bits());
+    assert!(ml::Release::WhenDrained as u32 <= 3);
+    let fields = [out, flush, allowed, release, PACK_WAITS];
+    let mut i = 0;
+    while i < fields.len() {
+        let mut j = i + 1;
+        while j < fields.len() {
+            assert!(fields[i] & fields[j] == 0);
+            j += 1;
+        }
+        i += 1;
+    }
+};
+
+/// One decision in the layout above.
+#[inline]
+fn pack(d: ml::Decision) -> u32 {
+    debug_assert_eq!(d.out_flags.bits() & !PACK_OUT_FLAGS, 0);
+    (d.out_flags.bits() & PACK_OUT_FLAGS)
+        | (d.flush_flags.bits() << PACK_FLUSH_SHIFT)
+        | (d.allowed.bits() >> PACK_ALLOWED_SHIFT)
+        | (d.release.value() << PACK_RELEASE_SHIFT)
+        | if d.waits { PACK_WAITS } else { 0 }
+}
+
+/// [`decide`] with the decision packed into one number (its layout: the comment above
+/// this function in src/lib.rs), which `lib/mapi-logoff.js` unpacks into the same plain
+/// object: building the object here (`napi_define_properties`) costs several times the
+/// rest of the call. Rejected inputs throw as [`decide`] does.
+#[napi(catch_unwind)]
+pub fn decide_packed(flags: u32, activity: u32, context: u32) -> napi::Result<u32, String> {
+    ml::decide_bits(flags, activity, context)
+        .map(pack)
+        .map_err(mapi_error)
+}
+
 // ---------------------------------------------------------------------------------------
 // Transports: the JS thread calls directly, other threads post and wait
 

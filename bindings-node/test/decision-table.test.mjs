@@ -61,6 +61,43 @@ describe('decision table fixture', () => {
     }
   })
 
+  test('every case through the native decidePacked(flags, activity, context)', () => {
+    // The layout documented at decide_packed in src/lib.rs, decoded here field by field.
+    const unpack = (p) => ({
+      outFlags: (p & 0x1f) | (((p >>> 16) & 0xf) << 16),
+      release: (p >>> 12) & 0x3,
+      flushFlags: ((p >>> 5) & 0xf) << 1,
+      allowed: ((p >>> 9) & 0x7) << 17,
+      waits: Boolean((p >>> 14) & 1),
+    })
+    for (const c of fixture.cases) {
+      const run = () => native.decidePacked(c.flags, c.activity, c.context)
+      if (c.error === null) {
+        const p = run()
+        assert.ok(Number.isInteger(p) && p >= 0 && p < 2 ** 20, `${c.name}: ${p}`)
+        assert.equal(p & ~0x000f7fff, 0, `${c.name}: no bit outside the layout`)
+        assert.deepEqual(unpack(p), expected(c), c.name)
+        // The same decision as the native decide that builds the object itself.
+        assert.deepEqual({ ...native.decide(c.flags, c.activity, c.context) }, unpack(p), c.name)
+      } else {
+        assert.throws(run, (err) => err.code === c.error, c.name)
+      }
+    }
+  })
+
+  test('decide returns a fresh plain object, keys in order, not frozen', () => {
+    const { LogoffFlags } = mapi
+    const a = mapi.decide(LogoffFlags.PURGE, LogoffFlags.OUTBOUND_QUEUE)
+    const b = mapi.decide(LogoffFlags.PURGE, LogoffFlags.OUTBOUND_QUEUE)
+    assert.notEqual(a, b)
+    assert.equal(Object.getPrototypeOf(a), Object.prototype)
+    assert.deepEqual(Object.keys(a), ['outFlags', 'release', 'flushFlags', 'allowed', 'waits'])
+    assert.equal(Object.isFrozen(a), false)
+    assert.equal(typeof a.waits, 'boolean')
+    a.release = -1 // the caller's own object: changing it changes no other result
+    assert.notEqual(mapi.decide(LogoffFlags.PURGE, LogoffFlags.OUTBOUND_QUEUE).release, -1)
+  })
+
   test('activity and options default to idle, not shared, strict', () => {
     const { LogoffFlags, Release } = mapi
     assert.deepEqual(mapi.decide(LogoffFlags.PURGE), mapi.decide(LogoffFlags.PURGE, 0, {}))
