@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "spooler_util.h"
 
 #ifndef EXPECTED_VERSION
 #error "the Makefile passes -DEXPECTED_VERSION=\"X.Y.Z\" (Cargo's version)"
@@ -31,25 +32,12 @@ static mapi_logoff_spooler *new_spooler(bool lenient) {
     return sp;
 }
 
-static mapi_logoff_store_stats stats_of(mapi_logoff_spooler *sp, const char *id) {
-    mapi_logoff_store_stats s;
-    memset(&s, 0, sizeof s);
-    REQUIRE_OK(mapi_logoff_spooler_stats(sp, id, &s));
-    return s;
-}
-
 static bool same_stats(mapi_logoff_store_stats a, mapi_logoff_store_stats b) {
     return a.queued == b.queued && a.sending == b.sending && a.receiving == b.receiving &&
            a.submitted == b.submitted && a.sent == b.sent && a.receptions == b.receptions &&
            a.received == b.received && a.activity == b.activity && a.allowed == b.allowed &&
            a.clients == b.clients && a.pending_mode == b.pending_mode &&
            a.released == b.released;
-}
-
-/* Every message accounted for: queued, in flight, sent or received. */
-static bool accounted(mapi_logoff_store_stats s) {
-    return s.submitted == s.queued + s.sending + s.sent &&
-           s.receptions == s.receiving + s.received;
 }
 
 /* Makes the store's activity exactly `activity`, from idle. */
@@ -137,11 +125,6 @@ static recorded_event last_event(recorder *r, const char *id, uint32_t kind) {
         }
     pthread_mutex_unlock(&r->lock);
     return e;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&t, NULL);
 }
 
 /* Waits for a callback's free_ctx: it runs once the library lets go of the ctx, which may be

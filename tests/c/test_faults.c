@@ -15,11 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
-
-static void sleep_ms(long ms) {
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&t, NULL);
-}
+#include "spooler_util.h"
 
 /* Polls until *flag reaches `want`; the bound only turns a hang into a failure (no timing is
  * asserted). */
@@ -38,18 +34,6 @@ static mapi_logoff_spooler *new_spooler(uint64_t purge_deadline_ms) {
     REQUIRE_OK(mapi_logoff_spooler_new_with_options("c-faults", o, &sp));
     mapi_logoff_spooler_options_free(o);
     return sp;
-}
-
-static mapi_logoff_store_stats stats_of(mapi_logoff_spooler *sp, const char *id) {
-    mapi_logoff_store_stats s;
-    memset(&s, 0, sizeof s);
-    REQUIRE_OK(mapi_logoff_spooler_stats(sp, id, &s));
-    return s;
-}
-
-static bool accounted(mapi_logoff_store_stats s) {
-    return s.submitted == s.queued + s.sending + s.sent &&
-           s.receptions == s.receiving + s.received;
 }
 
 /* ------------------------------------------------------------------------------------------
