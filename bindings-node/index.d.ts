@@ -15,7 +15,8 @@ export declare class NativeSpooler {
   get closed(): boolean
   get purgeDeadlineMs(): number
   setPurgeDeadlineMs(ms: number): void
-  openStore(storeId: string): NativeStore
+  /** This spooler's number for [`spooler_open_store`]. */
+  get handle(): number
   submit(storeId: string): void
   beginSend(storeId: string): void
   endSend(storeId: string, sent: boolean): void
@@ -34,22 +35,6 @@ export declare class NativeSpooler {
   close(): CloseOutcome
   /** Closes the spooler on a worker thread. */
   closeAsync(): Promise<CloseOutcome>
-}
-
-export declare class NativeStore {
-  get storeId(): string | null
-  get refCount(): number
-  get valid(): boolean
-  /** The mode flag saved by the last accepted `logoff`, or null. */
-  get savedMode(): number | null
-  setLenient(lenient: boolean): void
-  /** StoreLogoff: saves the mode, returns the activity. */
-  logoff(flags: number): number
-  logoffTransports(flags: number): LogoffOutcome
-  logoffTransportsAsync(flags: number): Promise<LogoffOutcome>
-  addRef(): number
-  release(): number
-  releaseAsync(): Promise<number>
 }
 
 /**
@@ -148,6 +133,37 @@ export interface NativeSpoolerOptions {
 }
 
 /**
+ * Opens a store on the spooler `spooler` (a `NativeSpooler`'s `handle`, which its JS
+ * `Spooler` keeps alive): the store's handle for the `store*` functions.
+ */
+export declare function spoolerOpenStore(spooler: number, storeId: string): number
+
+export declare function storeAddRef(handle: number): number
+
+/** The store id, for a store opened on a spooler. */
+export declare function storeId(handle: number): string | null
+
+/** StoreLogoff: saves the mode, returns the activity. */
+export declare function storeLogoff(handle: number, flags: number): number
+
+export declare function storeLogoffTransports(handle: number, flags: number): LogoffOutcome
+
+export declare function storeLogoffTransportsAsync(handle: number, flags: number): Promise<LogoffOutcome>
+
+export declare function storeRefCount(handle: number): number
+
+/** IUnknown::Release; the result as [`release_result`] gives it. */
+export declare function storeRelease(handle: number): number
+
+/** [`store_release`] on a worker thread; the slot is freed on the JS thread. */
+export declare function storeReleaseAsync(handle: number): Promise<number>
+
+/** The mode flag saved by the last accepted `logoff`, or null. */
+export declare function storeSavedMode(handle: number): number | null
+
+export declare function storeSetLenient(handle: number, lenient: boolean): void
+
+/**
  * A store's counters (`submitted == queued + sending + sent`,
  * `receptions == receiving + received`).
  */
@@ -166,6 +182,8 @@ export interface StoreStats {
   /** The mode flag of a logoff under way, or null. */
   pending?: number
 }
+
+export declare function storeValid(handle: number): boolean
 
 export interface UndrainedStore {
   storeId: string

@@ -315,6 +315,7 @@ const INTERNAL = Symbol('mapi-logoff internal')
 
 class Spooler {
   #native
+  #handle
 
   /**
    * The spooler of `profile`. Options: `purgeDeadlineMs` (30000), `closeDeadlineMs`
@@ -335,6 +336,7 @@ class Spooler {
       opts.runtimeDir = o.runtimeDir
     }
     this.#native = call(() => new native.NativeSpooler(profile, opts))
+    this.#handle = this.#native.handle
   }
 
   /** The profile this spooler serves. */
@@ -361,7 +363,13 @@ class Spooler {
   /** Opens a client's handle on `storeId` (reference count 1). */
   openStore(storeId) {
     checkName('storeId', storeId)
-    return new Store(INTERNAL, call(() => this.#native.openStore(storeId)))
+    let handle
+    try {
+      handle = native.spoolerOpenStore(this.#handle, storeId)
+    } catch (err) {
+      throw toMapiError(err)
+    }
+    return new Store(INTERNAL, handle, storeId, this)
   }
 
   /** A transport submitted a message to the store's outbound queue. */
@@ -464,40 +472,49 @@ class Spooler {
 }
 
 class Store {
-  #native
+  // The native handle (a number; see "Store handles" in src/lib.rs), the store id, and
+  // the Spooler, kept alive while this Store is: it drops the stores never released.
+  #handle
+  #storeId
+  #spooler
+  // The saved mode's flag (or null) once a release returned 0: the handle is stale then.
+  #finalMode = undefined
 
   /** Not for users: stores come from spooler.openStore(storeId). */
-  constructor(internal, handle) {
+  constructor(internal, handle, storeId, spooler) {
     if (internal !== INTERNAL) {
       throw new TypeError('a Store is opened with spooler.openStore(storeId), not constructed')
     }
-    this.#native = handle
+    this.#handle = handle
+    this.#storeId = storeId
+    this.#spooler = spooler
   }
 
   /** The store id. */
   get storeId() {
-    return this.#native.storeId
+    return this.#storeId
   }
 
   /** The reference count (0 once finally released). */
   get refCount() {
-    return this.#native.refCount
+    return native.storeRefCount(this.#handle)
   }
 
   /** Whether calls other than addRef/release are still accepted. */
   get valid() {
-    return this.#native.valid
+    return native.storeValid(this.#handle)
   }
 
   /** The mode flag saved by the last accepted logoff(), or null. */
   get savedMode() {
-    return this.#native.savedMode ?? null
+    if (this.#finalMode !== undefined) return this.#finalMode
+    return native.storeSavedMode(this.#handle) ?? null
   }
 
   /** Opt in to (or out of) lenient validation of this handle's logoff() flags. */
   setLenient(lenient) {
     checkBool('lenient', lenient)
-    this.#native.setLenient(lenient)
+    native.storeSetLenient(this.#handle, lenient)
   }
 
   /**
@@ -506,7 +523,11 @@ class Store {
    */
   logoff(flags) {
     flags = checkBits('flags', flags)
-    return call(() => this.#native.logoff(flags))
+    try {
+      return native.storeLogoff(this.#handle, flags)
+    } catch (err) {
+      throw toMapiError(err)
+    }
   }
 
   /**
@@ -515,7 +536,7 @@ class Store {
    */
   logoffTransports(flags) {
     flags = checkBits('flags', flags)
-    return logoffResult(call(() => this.#native.logoffTransports(flags)))
+    return logoffResult(call(() => native.storeLogoffTransports(this.#handle, flags)))
   }
 
   /** logoffTransports() on a worker thread: the Promise resolves to the out flags. */
@@ -525,12 +546,12 @@ class Store {
     } catch (err) {
       return Promise.reject(err)
     }
-    return callAsync(() => this.#native.logoffTransportsAsync(flags)).then(logoffResult)
+    return callAsync(() => native.storeLogoffTransportsAsync(this.#handle, flags)).then(logoffResult)
   }
 
   /** IUnknown::AddRef: the new count, or 0 once finally released. */
   addRef() {
-    return call(() => this.#native.addRef())
+    return call(() => native.storeAddRef(this.#handle))
   }
 
   /**
@@ -538,12 +559,25 @@ class Store {
    * saved mode (ABORT if none), on this thread: prefer releaseAsync() after a PURGE logoff.
    */
   release() {
-    return call(() => this.#native.release())
+    let r
+    try {
+      r = native.storeRelease(this.#handle)
+    } catch (err) {
+      throw toMapiError(err)
+    }
+    return this.#count(r)
   }
 
   /** release() on a worker thread: the Promise resolves to the new count. */
   releaseAsync() {
-    return callAsync(() => this.#native.releaseAsync())
+    return callAsync(() => native.storeReleaseAsync(this.#handle)).then((r) => this.#count(r))
+  }
+
+  /** The count from a native release: > 0, or minus the saved mode's flag (0 if none). */
+  #count(r) {
+    if (r > 0) return r
+    if (this.#finalMode === undefined) this.#finalMode = r === 0 ? null : -r
+    return 0
   }
 }
 

@@ -15,11 +15,11 @@
 
 pub mod bench;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::thread::{self, ThreadId};
@@ -204,18 +204,9 @@ thread_local! {
     /// The env of the synchronous native call running on this thread, if any: a transport
     /// called from inside it may call JS directly.
     static CURRENT_ENV: Cell<sys::napi_env> = const { Cell::new(ptr::null_mut()) };
-}
-
-/// JS threads inside a synchronous call that may wait (with its nesting depth): they
-/// cannot run a posted call until it returns.
-static BLOCKED: LazyLock<Mutex<HashMap<ThreadId, usize>>> = LazyLock::new(Default::default);
-
-fn blocked() -> std::sync::MutexGuard<'static, HashMap<ThreadId, usize>> {
-    BLOCKED.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn is_blocked(thread: ThreadId) -> bool {
-    blocked().contains_key(&thread)
+    /// How many synchronous calls that may wait this JS thread is inside: while nonzero it
+    /// cannot run a posted call. The transports registered on this thread hold a clone.
+    static BLOCKED: Arc<AtomicUsize> = Arc::default();
 }
 
 /// Marks the extent of a synchronous call on the JS thread that may wait or reach a
@@ -226,7 +217,7 @@ struct EnvScope {
 
 impl EnvScope {
     fn enter(env: &Env) -> EnvScope {
-        *blocked().entry(thread::current().id()).or_insert(0) += 1;
+        BLOCKED.with(|b| b.fetch_add(1, Ordering::SeqCst));
         EnvScope {
             previous: CURRENT_ENV.with(|c| c.replace(env.raw())),
         }
@@ -236,14 +227,7 @@ impl EnvScope {
 impl Drop for EnvScope {
     fn drop(&mut self) {
         CURRENT_ENV.with(|c| c.set(self.previous));
-        let mut blocked = blocked();
-        let me = thread::current().id();
-        if let Some(depth) = blocked.get_mut(&me) {
-            *depth -= 1;
-            if *depth == 0 {
-                blocked.remove(&me);
-            }
-        }
+        BLOCKED.with(|b| b.fetch_sub(1, Ordering::SeqCst));
     }
 }
 
@@ -295,6 +279,8 @@ struct JsTransport {
     posted: FlushTsfn,
     direct: FunctionRef<FnArgs<FlushArgs>, UnknownReturnValue>,
     js_thread: ThreadId,
+    /// The JS thread's [`BLOCKED`] count.
+    js_blocked: Arc<AtomicUsize>,
     /// The spooler's PURGE deadline (ms): how long a posted call may take to answer.
     deadline_ms: Arc<AtomicU64>,
 }
@@ -374,7 +360,7 @@ impl ml::Transport for JsTransport {
         let args = (store_id.to_owned(), flags.bits(), token);
         if thread::current().id() == self.js_thread {
             self.call_here(args, token, rx)
-        } else if is_blocked(self.js_thread) {
+        } else if self.js_blocked.load(Ordering::SeqCst) > 0 {
             self.post_only(args, token)
         } else {
             self.call_posted(args, token, rx)
@@ -503,6 +489,8 @@ impl From<ml::Result<ml::CloseReport>> for CloseOutcome {
 #[napi]
 pub struct NativeSpooler {
     spooler: ml::Spooler,
+    /// Its place in [`SPOOLERS`], which names its stores in the store slab.
+    slot: u32,
     deadline_ms: Arc<AtomicU64>,
     /// The subscriptions made through this object, ended by a close.
     subscriptions: Arc<Mutex<Vec<u64>>>,
@@ -535,6 +523,7 @@ impl NativeSpooler {
         let deadline = o.purge_deadline;
         let spooler = ml::Spooler::with_options(&profile, o).map_err(mapi_error)?;
         Ok(NativeSpooler {
+            slot: SPOOLERS.with_borrow_mut(|sp| sp.insert(&spooler)),
             spooler,
             deadline_ms: Arc::new(AtomicU64::new(duration_ms(deadline))),
             subscriptions: Arc::default(),
@@ -563,12 +552,10 @@ impl NativeSpooler {
         self.deadline_ms.store(duration_ms(d), Ordering::Relaxed);
     }
 
-    #[napi(catch_unwind)]
-    pub fn open_store(&self, store_id: String) -> napi::Result<NativeStore, String> {
-        self.spooler
-            .open_store(&store_id)
-            .map(|store| NativeStore { store })
-            .map_err(mapi_error)
+    /// This spooler's number for [`spooler_open_store`].
+    #[napi(getter, catch_unwind)]
+    pub fn handle(&self) -> u32 {
+        self.slot
     }
 
     #[napi(catch_unwind)]
@@ -635,6 +622,7 @@ impl NativeSpooler {
             posted,
             direct: adapter.create_ref()?,
             js_thread: thread::current().id(),
+            js_blocked: BLOCKED.with(Arc::clone),
             deadline_ms: self.deadline_ms.clone(),
         };
         Ok(self.spooler.add_transport(Arc::new(transport)) as f64)
@@ -693,6 +681,68 @@ impl NativeSpooler {
     }
 }
 
+/// The spoolers of this JS thread, by `NativeSpooler::slot`: `spooler_open_store` finds
+/// its spooler here instead of unwrapping a `NativeSpooler`.
+#[derive(Default)]
+struct Spoolers {
+    slots: Vec<Option<ml::Spooler>>,
+    free: Vec<u32>,
+}
+
+impl Spoolers {
+    fn insert(&mut self, spooler: &ml::Spooler) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(spooler.clone());
+                i
+            }
+            None => {
+                self.slots.push(Some(spooler.clone()));
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+}
+
+thread_local! {
+    static SPOOLERS: RefCell<Spoolers> = RefCell::default();
+}
+
+/// Opens a store on the spooler `spooler` (a `NativeSpooler`'s `handle`, which its JS
+/// `Spooler` keeps alive): the store's handle for the `store*` functions.
+#[napi(catch_unwind)]
+pub fn spooler_open_store(spooler: u32, store_id: String) -> napi::Result<f64, String> {
+    let store = SPOOLERS
+        .with_borrow(|sp| {
+            let spooler = sp.slots.get(spooler as usize)?.as_ref()?;
+            Some(spooler.open_store(&store_id))
+        })
+        .unwrap_or(Err(ml::Error::InvalidObject))
+        .map_err(mapi_error)?;
+    Ok(STORES.with_borrow_mut(|slab| slab.insert(spooler, store)))
+}
+
+impl Drop for NativeSpooler {
+    /// Frees this spooler's slot and drops the stores opened on it and never released
+    /// (their JS `Store`s, which keep the JS `Spooler` alive, are gone too).
+    fn drop(&mut self) {
+        let slot = self.slot;
+        let _ = SPOOLERS.try_with(|sp| {
+            if let Ok(mut sp) = sp.try_borrow_mut()
+                && let Some(s) = sp.slots.get_mut(slot as usize)
+                && s.take().is_some()
+            {
+                sp.free.push(slot);
+            }
+        });
+        let stores = STORES
+            .try_with(|slab| slab.try_borrow_mut().map(|mut s| s.remove_owned(slot)))
+            .ok()
+            .and_then(Result::ok);
+        drop(stores);
+    }
+}
+
 fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -717,74 +767,257 @@ fn logoff_transports(store: &ml::Store, flags: u32) -> LogoffOutcome {
     }
 }
 
-#[napi]
-pub struct NativeStore {
-    store: ml::Store,
+// Store handles live in a slab on the JS thread, not in `napi_wrap`ped objects: the JS
+// `Store` holds a number, and its methods are plain functions taking it (wrapping an
+// object per open and unwrapping it per call cost most of an idle store cycle). A handle
+// is `generation * 2^32 + slot`; the slot is freed, and its generation advanced, by the
+// release that returns 0, so a stale handle never reaches the store that reuses the slot.
+// A stale handle names a finally released store ([`TOMBSTONE`]). Stores never released
+// are dropped with their spooler's `NativeSpooler` (the JS `Store` keeps its `Spooler`
+// alive), as their wrapped objects were dropped with them.
+
+/// Generations stay below this, so a handle is an exact f64; a slot whose generation
+/// would reach it is retired instead of reused.
+const MAX_GENERATION: u32 = 1 << 21;
+const SLOT_RANGE: f64 = 4_294_967_296.0;
+
+struct Slot {
+    generation: u32,
+    /// The `NativeSpooler::serial` of the spooler that opened the store.
+    owner: u32,
+    store: Option<ml::Store>,
 }
 
-#[napi]
-impl NativeStore {
-    #[napi(getter, catch_unwind)]
-    pub fn store_id(&self) -> Option<String> {
-        self.store.store_id().map(str::to_owned)
+#[derive(Default)]
+struct Slab {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+thread_local! {
+    static STORES: RefCell<Slab> = RefCell::default();
+    /// What a stale handle names: a store whose count has reached 0, so every call
+    /// answers as the core answers for a finally released handle.
+    static TOMBSTONE: ml::Store = {
+        let store = ml::Store::new(Arc::new(Released));
+        store.release();
+        store
+    };
+}
+
+/// The support of [`TOMBSTONE`], whose only logoff is its own final release.
+struct Released;
+
+impl ml::Support for Released {
+    fn store_logoff_transports(&self, _flags: &mut u32) -> ml::Result<()> {
+        Ok(())
+    }
+}
+
+fn handle_parts(handle: f64) -> Option<(usize, u32)> {
+    if !(0.0..SLOT_RANGE * f64::from(MAX_GENERATION)).contains(&handle) {
+        return None;
+    }
+    let h = handle as u64;
+    if h as f64 != handle {
+        return None;
+    }
+    Some(((h & 0xFFFF_FFFF) as usize, (h >> 32) as u32))
+}
+
+impl Slab {
+    fn insert(&mut self, owner: u32, store: ml::Store) -> f64 {
+        let slot = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    owner: 0,
+                    store: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let s = &mut self.slots[slot as usize];
+        s.owner = owner;
+        s.store = Some(store);
+        f64::from(s.generation) * SLOT_RANGE + f64::from(slot)
     }
 
-    #[napi(getter, catch_unwind)]
-    pub fn ref_count(&self) -> u32 {
-        self.store.ref_count()
+    fn get(&self, handle: f64) -> Option<&ml::Store> {
+        let (slot, generation) = handle_parts(handle)?;
+        let s = self.slots.get(slot)?;
+        if s.generation == generation {
+            s.store.as_ref()
+        } else {
+            None
+        }
     }
 
-    #[napi(getter, catch_unwind)]
-    pub fn valid(&self) -> bool {
-        self.store.is_valid()
+    /// Empties the slot of `handle` if it still names a store, and advances its generation.
+    fn remove(&mut self, handle: f64) -> Option<ml::Store> {
+        let (slot, generation) = handle_parts(handle)?;
+        let s = self.slots.get_mut(slot)?;
+        if s.generation != generation {
+            return None;
+        }
+        let store = s.store.take()?;
+        self.vacate(slot);
+        Some(store)
     }
 
-    /// The mode flag saved by the last accepted `logoff`, or null.
-    #[napi(getter, catch_unwind)]
-    pub fn saved_mode(&self) -> Option<u32> {
-        self.store.saved_mode().map(|m| m.flag().bits())
+    fn vacate(&mut self, slot: usize) {
+        let s = &mut self.slots[slot];
+        s.generation += 1;
+        if s.generation < MAX_GENERATION {
+            self.free.push(slot as u32);
+        }
     }
 
-    #[napi(catch_unwind)]
-    pub fn set_lenient(&self, lenient: bool) {
-        self.store.set_lenient(lenient);
+    /// Empties every slot opened by spooler `owner`.
+    fn remove_owned(&mut self, owner: u32) -> Vec<ml::Store> {
+        let mut stores = Vec::new();
+        for i in 0..self.slots.len() {
+            if self.slots[i].owner == owner
+                && let Some(store) = self.slots[i].store.take()
+            {
+                stores.push(store);
+                self.vacate(i);
+            }
+        }
+        stores
     }
+}
 
-    /// StoreLogoff: saves the mode, returns the activity.
-    #[napi(catch_unwind)]
-    pub fn logoff(&self, flags: u32) -> napi::Result<u32, String> {
-        let mut f = flags;
-        self.store.logoff(&mut f).map_err(mapi_error)?;
-        Ok(f)
+/// Calls `f` with the store `handle` names (the tombstone if none). `f` runs inside the
+/// slab's borrow: it must not reach JS (no transport, no final release).
+fn with_store<T>(handle: f64, f: impl FnOnce(&ml::Store) -> T) -> T {
+    STORES.with_borrow(|slab| match slab.get(handle) {
+        Some(store) => f(store),
+        None => TOMBSTONE.with(f),
+    })
+}
+
+/// The store `handle` names (the tombstone if none), for a call that may reach JS.
+fn store_of(handle: f64) -> ml::Store {
+    with_store(handle, ml::Store::clone)
+}
+
+/// Frees the slot of `handle` after a release returned 0 (the count stays 0).
+fn forget_store(handle: f64) {
+    // Dropped outside the borrow: the last clone of a spooler may go with it.
+    let store = STORES.with_borrow_mut(|slab| slab.remove(handle));
+    drop(store);
+}
+
+/// What `release` gives JS: the new count, or for the release that returns 0 the negated
+/// saved mode's flag (0 if none), which the JS `Store` keeps once its slot is freed.
+fn release_result(store: &ml::Store, count: u32) -> f64 {
+    if count > 0 {
+        return f64::from(count);
     }
+    match store.saved_mode() {
+        Some(m) => -f64::from(m.flag().bits()),
+        None => 0.0,
+    }
+}
 
-    #[napi(catch_unwind)]
-    pub fn logoff_transports(&self, env: Env, flags: u32) -> LogoffOutcome {
+/// The store id, for a store opened on a spooler.
+#[napi(catch_unwind)]
+pub fn store_id(handle: f64) -> Option<String> {
+    with_store(handle, |s| s.store_id().map(str::to_owned))
+}
+
+#[napi(catch_unwind)]
+pub fn store_ref_count(handle: f64) -> u32 {
+    with_store(handle, ml::Store::ref_count)
+}
+
+#[napi(catch_unwind)]
+pub fn store_valid(handle: f64) -> bool {
+    with_store(handle, ml::Store::is_valid)
+}
+
+/// The mode flag saved by the last accepted `logoff`, or null.
+#[napi(catch_unwind)]
+pub fn store_saved_mode(handle: f64) -> Option<u32> {
+    with_store(handle, |s| s.saved_mode().map(|m| m.flag().bits()))
+}
+
+#[napi(catch_unwind)]
+pub fn store_set_lenient(handle: f64, lenient: bool) {
+    with_store(handle, |s| s.set_lenient(lenient));
+}
+
+/// StoreLogoff: saves the mode, returns the activity.
+#[napi(catch_unwind)]
+pub fn store_logoff(handle: f64, flags: u32) -> napi::Result<u32, String> {
+    let mut f = flags;
+    // The core asks the spooler for the activity: no transport, no JS.
+    with_store(handle, |s| s.logoff(&mut f)).map_err(mapi_error)?;
+    Ok(f)
+}
+
+#[napi(catch_unwind)]
+pub fn store_logoff_transports(env: Env, handle: f64, flags: u32) -> LogoffOutcome {
+    let store = store_of(handle);
+    let _scope = EnvScope::enter(&env);
+    logoff_transports(&store, flags)
+}
+
+#[napi(catch_unwind, ts_return_type = "Promise<LogoffOutcome>")]
+pub fn store_logoff_transports_async(handle: f64, flags: u32) -> AsyncTask<Work<LogoffOutcome>> {
+    let store = store_of(handle);
+    Work::task(move || logoff_transports(&store, flags))
+}
+
+#[napi(catch_unwind)]
+pub fn store_add_ref(handle: f64) -> u32 {
+    with_store(handle, ml::Store::add_ref)
+}
+
+/// IUnknown::Release; the result as [`release_result`] gives it.
+#[napi(catch_unwind)]
+pub fn store_release(env: Env, handle: f64) -> f64 {
+    let store = store_of(handle);
+    let count = {
         let _scope = EnvScope::enter(&env);
-        logoff_transports(&self.store, flags)
+        store.release()
+    };
+    if count == 0 {
+        forget_store(handle);
+    }
+    release_result(&store, count)
+}
+
+/// [`store_release`] on a worker thread; the slot is freed on the JS thread.
+#[napi(catch_unwind, ts_return_type = "Promise<number>")]
+pub fn store_release_async(handle: f64) -> AsyncTask<ReleaseTask> {
+    AsyncTask::new(ReleaseTask {
+        store: store_of(handle),
+        handle,
+    })
+}
+
+pub struct ReleaseTask {
+    store: ml::Store,
+    handle: f64,
+}
+
+impl Task for ReleaseTask {
+    type Output = u32;
+    type JsValue = f64;
+
+    fn compute(&mut self) -> napi::Result<u32> {
+        catch_unwind(AssertUnwindSafe(|| self.store.release()))
+            .map_err(|_| napi::Error::new(Status::GenericFailure, "panic in a worker thread"))
     }
 
-    #[napi(catch_unwind, ts_return_type = "Promise<LogoffOutcome>")]
-    pub fn logoff_transports_async(&self, flags: u32) -> AsyncTask<Work<LogoffOutcome>> {
-        let store = self.store.clone();
-        Work::task(move || logoff_transports(&store, flags))
-    }
-
-    #[napi(catch_unwind)]
-    pub fn add_ref(&self) -> u32 {
-        self.store.add_ref()
-    }
-
-    #[napi(catch_unwind)]
-    pub fn release(&self, env: Env) -> u32 {
-        let _scope = EnvScope::enter(&env);
-        self.store.release()
-    }
-
-    #[napi(catch_unwind, ts_return_type = "Promise<number>")]
-    pub fn release_async(&self) -> AsyncTask<Work<u32>> {
-        let store = self.store.clone();
-        Work::task(move || store.release())
+    fn resolve(&mut self, _env: Env, count: u32) -> napi::Result<f64> {
+        if count == 0 {
+            forget_store(self.handle);
+        }
+        Ok(release_result(&self.store, count))
     }
 }
 
