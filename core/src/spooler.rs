@@ -5,9 +5,8 @@
 //! file carries the decision out: it keeps each store's activity and gates, releases the
 //! store the moment it drains, flushes the transports for PURGE and waits for it.
 
-use std::hash::BuildHasher;
-
-use hashbrown::{DefaultHashBuilder, HashTable, hash_table};
+use hashbrown::DefaultHashBuilder;
+use papaya::Guard;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -178,16 +177,34 @@ pub struct Spooler {
     inner: Arc<Inner>,
 }
 
-const SHARDS: usize = 64;
 const OPEN: u8 = 0;
 const CLOSING: u8 = 1;
 const CLOSED: u8 = 2;
 
-/// One lock's share of the stores, on cache lines of its own so that threads working on
-/// stores of different shards do not contend through false sharing.
-#[repr(align(128))]
-#[derive(Default)]
-struct Shard(Mutex<HashTable<Entry>>);
+/// One store's state behind a lock of its own. The map boxes each slot next to its key;
+/// the alignment gives every slot cache lines of its own, so threads working on different
+/// stores never write to the same line.
+#[repr(align(64))]
+struct Slot(Mutex<Entry>);
+
+impl Slot {
+    /// A store's state on its first mention: all gates open.
+    fn new() -> Slot {
+        Slot(Mutex::new(Entry {
+            stats: StoreStats {
+                allowed: Activity::all(),
+                ..StoreStats::default()
+            },
+            waiter: None,
+            deferred: false,
+        }))
+    }
+}
+
+/// Every store this spooler has served, by id. Lookups are lock-free and write no shared
+/// memory; a store's state is locked on its own. Slots are never removed, so a slot found
+/// stays the store's for the life of the spooler.
+type Stores = papaya::HashMap<Arc<str>, Slot, DefaultHashBuilder>;
 /// A copy-on-write list of callbacks: callers clone the `Arc` and call without the lock.
 type Registered<T> = RwLock<Arc<Vec<(u64, T)>>>;
 
@@ -197,9 +214,7 @@ struct Inner {
     purge_deadline_ns: AtomicU64,
     close_deadline: Duration,
     state: AtomicU8,
-    /// Hashes a store id once per call; the hash picks the shard and finds the entry.
-    hasher: DefaultHashBuilder,
-    shards: Box<[Shard]>,
+    stores: Stores,
     transports: Registered<Arc<dyn Transport>>,
     subscribers: Registered<Subscriber>,
     has_subscribers: AtomicBool,
@@ -208,8 +223,6 @@ struct Inner {
 }
 
 struct Entry {
-    /// The store id, shared with the events and handles of the store.
-    id: Arc<str>,
     stats: StoreStats,
     /// The waiters of a logoff under way; completed when the store is released.
     waiter: Option<Arc<Waiter>>,
@@ -251,30 +264,6 @@ impl Waiter {
 /// run outside them), so a poisoned lock holds consistent data.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The entry of `store_id` (whose hash is `hash`), created on its first mention with all
-/// gates open.
-fn entry_mut<'a>(
-    shard: &'a mut HashTable<Entry>,
-    hash: u64,
-    store_id: &str,
-    hasher: &DefaultHashBuilder,
-) -> &'a mut Entry {
-    match shard.entry(hash, |e| &*e.id == store_id, |e| hasher.hash_one(&*e.id)) {
-        hash_table::Entry::Occupied(o) => o.into_mut(),
-        hash_table::Entry::Vacant(v) => v
-            .insert(Entry {
-                id: Arc::from(store_id),
-                stats: StoreStats {
-                    allowed: Activity::all(),
-                    ..StoreStats::default()
-                },
-                waiter: None,
-                deferred: false,
-            })
-            .into_mut(),
-    }
 }
 
 fn validate_id(store_id: &str) -> Result<()> {
@@ -346,8 +335,11 @@ impl Spooler {
                 purge_deadline_ns: AtomicU64::new(duration_ns(options.purge_deadline)),
                 close_deadline: options.close_deadline,
                 state: AtomicU8::new(OPEN),
-                hasher: DefaultHashBuilder::default(),
-                shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+                // Blocking resizes: lookups never have to look into a table being copied.
+                stores: papaya::HashMap::builder()
+                    .hasher(DefaultHashBuilder::default())
+                    .resize_mode(papaya::ResizeMode::Blocking)
+                    .build(),
                 transports: RwLock::default(),
                 subscribers: RwLock::default(),
                 has_subscribers: AtomicBool::new(false),
@@ -379,15 +371,21 @@ impl Spooler {
             .store(duration_ns(deadline), Ordering::Relaxed);
     }
 
-    /// The shard of the store whose id hashes to `hash`, locked. The hash is computed once
-    /// per call; its middle bits pick the shard, since hashbrown uses the low bits for
-    /// buckets and the top seven for its control bytes.
-    fn lock_shard(&self, hash: u64) -> MutexGuard<'_, HashTable<Entry>> {
-        lock(&self.inner.shards[(hash >> 32) as usize % SHARDS].0)
-    }
-
-    fn hash(&self, store_id: &str) -> u64 {
-        self.inner.hasher.hash_one(store_id)
+    /// The id (shared with the store's events and handles) and slot of `store_id`,
+    /// created on its first mention. One hash and no shared write when it exists.
+    fn slot_or_insert<'g>(
+        &self,
+        store_id: &str,
+        guard: &'g impl Guard,
+    ) -> (&'g Arc<str>, &'g Slot) {
+        let stores = &self.inner.stores;
+        if let Some(found) = stores.get_key_value(store_id, guard) {
+            return found;
+        }
+        stores.get_or_insert_with(Arc::from(store_id), Slot::new, guard);
+        stores
+            .get_key_value(store_id, guard)
+            .expect("slots are never removed")
     }
 
     fn check_open(&self, allow_closing: bool) -> Result<()> {
@@ -406,10 +404,10 @@ impl Spooler {
         self.check_open(false)?;
         let mut events = self.events();
         let id: Arc<str> = {
-            let hash = self.hash(store_id);
-            let mut shard = self.lock_shard(hash);
-            let entry = entry_mut(&mut shard, hash, store_id, &self.inner.hasher);
-            let id = entry.id.clone();
+            let guard = self.inner.stores.guard();
+            let (id, slot) = self.slot_or_insert(store_id, &guard);
+            let id = id.clone();
+            let entry = &mut *lock(&slot.0);
             if let Some(mode) = entry.stats.pending {
                 self.release_entry(entry, &id, &mut events, || Event {
                     detail: Some("the store was opened again before it drained".into()),
@@ -475,9 +473,9 @@ impl Spooler {
         self.check_open(ending)?;
         let mut events = self.events();
         {
-            let hash = self.hash(store_id);
-            let mut shard = self.lock_shard(hash);
-            let entry = entry_mut(&mut shard, hash, store_id, &self.inner.hasher);
+            let guard = self.inner.stores.guard();
+            let (id, slot) = self.slot_or_insert(store_id, &guard);
+            let entry = &mut *lock(&slot.0);
             let s = &mut entry.stats;
             let allowed = s.allowed;
             let gate = |g: Activity| {
@@ -529,8 +527,7 @@ impl Spooler {
                 && let Some(mode) = s.pending
                 && drained(mode, s.activity())
             {
-                let id = entry.id.clone();
-                self.release_entry(entry, &id, &mut events, || Event {
+                self.release_entry(entry, id, &mut events, || Event {
                     detail: Some("drained".into()),
                     ..event(EventKind::Released, &id, Some(mode))
                 });
@@ -578,27 +575,19 @@ impl Spooler {
     /// The store's counters (all zero, gates closed, for a store never mentioned).
     pub fn stats(&self, store_id: &str) -> Result<StoreStats> {
         validate_id(store_id)?;
-        let hash = self.hash(store_id);
-        let shard = self.lock_shard(hash);
-        Ok(shard
-            .find(hash, |e| &*e.id == store_id)
-            .map(|e| e.stats)
+        let guard = self.inner.stores.guard();
+        Ok(self
+            .inner
+            .stores
+            .get(store_id, &guard)
+            .map(|slot| lock(&slot.0).stats)
             .unwrap_or_default())
     }
 
     /// The ids of every store this spooler has served.
     pub fn store_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .inner
-            .shards
-            .iter()
-            .flat_map(|s| {
-                lock(&s.0)
-                    .iter()
-                    .map(|e| e.id.to_string())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let stores = self.inner.stores.pin();
+        let mut ids: Vec<String> = stores.iter().map(|(id, _)| id.to_string()).collect();
         ids.sort();
         ids
     }
@@ -696,11 +685,13 @@ impl Spooler {
         self.check_open(false)?;
         let mut events = self.events();
         let (decision, waiter) = {
-            let hash = self.hash(id);
-            let mut shard = self.lock_shard(hash);
-            let entry = shard
-                .find_mut(hash, |e| e.id == *id)
+            let guard = self.inner.stores.guard();
+            let slot = self
+                .inner
+                .stores
+                .get(&**id, &guard)
                 .ok_or(Error::InvalidObject)?;
+            let entry = &mut *lock(&slot.0);
             let shared = entry.stats.clients > 1
                 || self
                     .inner
@@ -781,9 +772,9 @@ impl Spooler {
         let mut still_pending = false;
         if let Some(waiter) = waiter.filter(|_| !released) {
             // The logoff goes on as NO_WAIT, with nobody waiting.
-            let hash = self.hash(id);
-            let mut shard = self.lock_shard(hash);
-            if let Some(entry) = shard.find_mut(hash, |e| e.id == *id)
+            let guard = self.inner.stores.guard();
+            if let Some(slot) = self.inner.stores.get(&**id, &guard)
+                && let entry = &mut *lock(&slot.0)
                 && entry
                     .waiter
                     .as_ref()
@@ -859,10 +850,10 @@ impl Spooler {
         let mut report = CloseReport::default();
         let mut waiting = Vec::new();
         let mut events = self.events();
-        for shard in self.inner.shards.iter() {
-            let mut shard = lock(&shard.0);
-            for entry in shard.iter_mut() {
-                let id = &entry.id.clone();
+        {
+            let stores = self.inner.stores.pin();
+            for (id, slot) in stores.iter() {
+                let entry = &mut *lock(&slot.0);
                 if entry.stats.clients == 0 && entry.stats.pending.is_none() {
                     continue;
                 }
