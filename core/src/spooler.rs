@@ -181,9 +181,9 @@ const OPEN: u8 = 0;
 const CLOSING: u8 = 1;
 const CLOSED: u8 = 2;
 
-/// One store's state behind a lock of its own. The map boxes each slot next to its key;
-/// the alignment gives every slot cache lines of its own, so threads working on different
-/// stores never write to the same line.
+/// One store's state behind a lock of its own, shared by the index and the store's
+/// handles (which reach it without a lookup). The alignment gives every slot cache lines
+/// of its own, so threads working on different stores never write to the same line.
 #[repr(align(64))]
 struct Slot(Mutex<Entry>);
 
@@ -204,7 +204,7 @@ impl Slot {
 /// Every store this spooler has served, by id. Lookups are lock-free and write no shared
 /// memory; a store's state is locked on its own. Slots are never removed, so a slot found
 /// stays the store's for the life of the spooler.
-type Stores = papaya::HashMap<Arc<str>, Slot, DefaultHashBuilder>;
+type Stores = papaya::HashMap<Arc<str>, Arc<Slot>, DefaultHashBuilder>;
 /// A copy-on-write list of callbacks: callers clone the `Arc` and call without the lock.
 type Registered<T> = RwLock<Arc<Vec<(u64, T)>>>;
 
@@ -377,12 +377,12 @@ impl Spooler {
         &self,
         store_id: &str,
         guard: &'g impl Guard,
-    ) -> (&'g Arc<str>, &'g Slot) {
+    ) -> (&'g Arc<str>, &'g Arc<Slot>) {
         let stores = &self.inner.stores;
         if let Some(found) = stores.get_key_value(store_id, guard) {
             return found;
         }
-        stores.get_or_insert_with(Arc::from(store_id), Slot::new, guard);
+        stores.get_or_insert_with(Arc::from(store_id), || Arc::new(Slot::new()), guard);
         stores
             .get_key_value(store_id, guard)
             .expect("slots are never removed")
@@ -403,10 +403,12 @@ impl Spooler {
         validate_id(store_id)?;
         self.check_open(false)?;
         let mut events = self.events();
-        let id: Arc<str> = {
+        let (id, slot) = {
             let guard = self.inner.stores.guard();
             let (id, slot) = self.slot_or_insert(store_id, &guard);
-            let id = id.clone();
+            (id.clone(), slot.clone())
+        };
+        {
             let entry = &mut *lock(&slot.0);
             if let Some(mode) = entry.stats.pending {
                 self.release_entry(entry, &id, &mut events, || Event {
@@ -422,12 +424,12 @@ impl Spooler {
             entry.stats.clients += 1;
             entry.stats.released = false;
             entry.stats.allowed = Activity::all();
-            id
-        };
+        }
         self.dispatch(events);
         let support = SpoolerSupport {
             spooler: self.clone(),
             store_id: id.clone(),
+            slot,
         };
         Ok(Store::with_id(
             Arc::new(support),
@@ -529,7 +531,7 @@ impl Spooler {
             {
                 self.release_entry(entry, id, &mut events, || Event {
                     detail: Some("drained".into()),
-                    ..event(EventKind::Released, &id, Some(mode))
+                    ..event(EventKind::Released, id, Some(mode))
                 });
             }
         }
@@ -678,6 +680,7 @@ impl Spooler {
     fn store_logoff_transports(
         &self,
         id: &Arc<str>,
+        slot: &Slot,
         flags: &mut u32,
         final_release: bool,
     ) -> Result<()> {
@@ -685,12 +688,6 @@ impl Spooler {
         self.check_open(false)?;
         let mut events = self.events();
         let (decision, waiter) = {
-            let guard = self.inner.stores.guard();
-            let slot = self
-                .inner
-                .stores
-                .get(&**id, &guard)
-                .ok_or(Error::InvalidObject)?;
             let entry = &mut *lock(&slot.0);
             let shared = entry.stats.clients > 1
                 || self
@@ -772,13 +769,11 @@ impl Spooler {
         let mut still_pending = false;
         if let Some(waiter) = waiter.filter(|_| !released) {
             // The logoff goes on as NO_WAIT, with nobody waiting.
-            let guard = self.inner.stores.guard();
-            if let Some(slot) = self.inner.stores.get(&**id, &guard)
-                && let entry = &mut *lock(&slot.0)
-                && entry
-                    .waiter
-                    .as_ref()
-                    .is_some_and(|w| Arc::ptr_eq(w, &waiter))
+            let entry = &mut *lock(&slot.0);
+            if entry
+                .waiter
+                .as_ref()
+                .is_some_and(|w| Arc::ptr_eq(w, &waiter))
             {
                 entry.waiter = None;
                 entry.stats.pending = Some(Mode::NoWait);
@@ -936,20 +931,22 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 struct SpoolerSupport {
     spooler: Spooler,
     store_id: Arc<str>,
+    /// The store's slot: the handle's calls need no lookup.
+    slot: Arc<Slot>,
 }
 
 impl Support for SpoolerSupport {
     fn store_logoff_transports(&self, flags: &mut u32) -> Result<()> {
         self.spooler
-            .store_logoff_transports(&self.store_id, flags, false)
+            .store_logoff_transports(&self.store_id, &self.slot, flags, false)
     }
 
     fn final_release(&self, flags: &mut u32) -> Result<()> {
         self.spooler
-            .store_logoff_transports(&self.store_id, flags, true)
+            .store_logoff_transports(&self.store_id, &self.slot, flags, true)
     }
 
     fn activity(&self) -> Activity {
-        self.spooler.activity(&self.store_id).unwrap_or_default()
+        lock(&self.slot.0).stats.activity()
     }
 }
