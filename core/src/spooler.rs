@@ -336,9 +336,13 @@ impl Spooler {
                 close_deadline: options.close_deadline,
                 state: AtomicU8::new(OPEN),
                 // Blocking resizes: lookups never have to look into a table being copied.
+                // Slots are never removed, so the only garbage is a table outgrown by a
+                // resize: a batch of one frees it as soon as no lookup still reads it,
+                // rather than keeping every outgrown table until 32 have piled up.
                 stores: papaya::HashMap::builder()
                     .hasher(DefaultHashBuilder::default())
                     .resize_mode(papaya::ResizeMode::Blocking)
+                    .collector(seize::Collector::new().batch_size(1))
                     .build(),
                 transports: RwLock::default(),
                 subscribers: RwLock::default(),
