@@ -5,7 +5,7 @@
 //! file carries the decision out: it keeps each store's activity and gates, releases the
 //! store the moment it drains, flushes the transports for PURGE and waits for it.
 
-use hashbrown::DefaultHashBuilder;
+use foldhash::fast::RandomState as IdHasher;
 use papaya::Guard;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -204,7 +204,7 @@ impl Slot {
 /// Every store this spooler has served, by id. Lookups are lock-free and write no shared
 /// memory; a store's state is locked on its own. Slots are never removed, so a slot found
 /// stays the store's for the life of the spooler.
-type Stores = papaya::HashMap<Arc<str>, Arc<Slot>, DefaultHashBuilder>;
+type Stores = papaya::HashMap<Arc<str>, Arc<Slot>, IdHasher>;
 /// A copy-on-write list of callbacks: callers clone the `Arc` and call without the lock.
 type Registered<T> = RwLock<Arc<Vec<(u64, T)>>>;
 
@@ -340,7 +340,7 @@ impl Spooler {
                 // resize: a batch of one frees it as soon as no lookup still reads it,
                 // rather than keeping every outgrown table until 32 have piled up.
                 stores: papaya::HashMap::builder()
-                    .hasher(DefaultHashBuilder::default())
+                    .hasher(IdHasher::default())
                     .resize_mode(papaya::ResizeMode::Blocking)
                     .collector(seize::Collector::new().batch_size(1))
                     .build(),
