@@ -163,7 +163,7 @@ function checkName(name, value) {
     throw new TypeError(`${name} must be a string, got ${describe(value)}`)
   }
   if (LONE_SURROGATE.test(value)) {
-    // Not convertible to UTF-8: the protocol's invalid id (SPEC §6).
+    // Not convertible to UTF-8: the protocol's invalid id.
     throw new MapiError(
       'MAPI_E_INVALID_PARAMETER',
       `${MESSAGES.MAPI_E_INVALID_PARAMETER} (${name} contains a lone surrogate, which is not valid UTF-8)`,
@@ -271,7 +271,7 @@ function subscriberAdapter(fn) {
 const DECIDE_OPTIONS = ['shared', 'lenient']
 
 /**
- * The decision table (SPEC §3-§4): what StoreLogoffTransports decides for `flags` on a
+ * The decision table (validation, then the decision): what StoreLogoffTransports decides for `flags` on a
  * store with `activity`, `shared` with another client or not, with `lenient` validation.
  */
 function decide(flags, activity = 0, options = undefined) {

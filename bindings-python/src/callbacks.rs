@@ -123,7 +123,7 @@ impl PySupport {
             Err(err) => {
                 let error = mapi_error_of(py, &err).unwrap_or(Error::CallFailed);
                 if error == Error::Timeout {
-                    // A timed-out call still writes its out_flags (SPEC §4, PURGE).
+                    // A timed-out call still writes its out_flags (PURGE).
                     if let Ok(out) = err
                         .value(py)
                         .getattr("out_flags")

@@ -29,7 +29,7 @@ impl FromPyObject<'_, '_> for Bits {
 }
 
 /// A store id or profile: a `str`. One that is not valid UTF-8 (lone surrogates) is
-/// `MAPI_E_INVALID_PARAMETER`, as SPEC §6 says of invalid ids; the core rejects empty ones.
+/// `MAPI_E_INVALID_PARAMETER`, as the protocol says of invalid ids; the core rejects empty ones.
 pub struct Name(pub String);
 
 impl FromPyObject<'_, '_> for Name {

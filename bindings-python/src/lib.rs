@@ -32,7 +32,7 @@ mod _native {
         m.add("__version__", env!("CARGO_PKG_VERSION"))
     }
 
-    /// The decision table (SPEC §3, §4): validates `flags` and decides for a store with
+    /// The decision table: validates `flags` and decides for a store with
     /// `activity`. Raises the `MapiError` subclass of a rejected call.
     #[pyfunction]
     #[pyo3(

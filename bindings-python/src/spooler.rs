@@ -1,4 +1,4 @@
-//! `Spooler`: the MAPI side of the protocol for one profile (SPEC §6).
+//! `Spooler`: the MAPI side of the protocol for one profile.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! `Store`: a client's handle on a message store (`IMsgStore` side, SPEC §5).
+//! `Store`: a client's handle on a message store (`IMsgStore` side).
 
 use std::sync::Arc;
 

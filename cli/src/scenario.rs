@@ -32,7 +32,7 @@ pub struct Scenario {
     /// The spooler's PURGE deadline, in simulated ms.
     #[serde(default = "default_purge_deadline")]
     pub purge_deadline_ms: u64,
-    /// Lenient validation of the logoff flags (SPEC §3).
+    /// Lenient validation of the logoff flags: no mode means ABORT, several the most cautious.
     #[serde(default)]
     pub lenient: bool,
     /// The run is cut at this simulated time even if transfers could go on.

@@ -1,4 +1,4 @@
-"""``MapiError`` and one subclass per HRESULT of the protocol (SPEC section 2).
+"""``MapiError`` and one subclass per HRESULT of the protocol (MAPI's own values).
 
 ``_ERRORS`` below is the one place where an HRESULT becomes an exception class; the native
 module calls ``_from_native`` for every failing call.

@@ -35,7 +35,7 @@ class _Support(Protocol):
 def decide(
     flags: _Flags, activity: _Flags = 0, *, shared: bool = False, lenient: bool = False
 ) -> Decision:
-    """The decision table (SPEC sections 3 and 4). Raises ``UnknownFlagsError`` or
+    """The decision table (validation, then the decision). Raises ``UnknownFlagsError`` or
     ``InvalidParameterError`` for a rejected call."""
 
 def decide_bits(flags: _Flags, activity: _Flags, context: _Flags) -> Decision:

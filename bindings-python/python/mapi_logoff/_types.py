@@ -1,6 +1,6 @@
 """The protocol's flags and the plain values the native module returns.
 
-The flag values are MAPI's own (SPEC section 2); tests check them against the C header,
+The flag values are MAPI's own; tests check them against the C header,
 the shared fixture and the Rust core.
 """
 
@@ -58,7 +58,7 @@ class Release(enum.IntEnum):
 
 @dataclass(frozen=True)
 class Decision:
-    """The decision table's answer for one StoreLogoffTransports call (SPEC section 4)."""
+    """The decision table's answer for one StoreLogoffTransports call."""
 
     out_flags: LogoffFlags
     """Written back to the caller."""
