@@ -177,10 +177,11 @@ impl PySpooler {
         _exc_type: Option<&Bound<'_, PyType>>,
         _exc: Option<&Bound<'_, PyAny>>,
         _traceback: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<bool> {
+    ) -> PyResult<()> {
         let spooler = self.inner.clone();
         match py.detach(move || spooler.close()) {
-            Ok(_) | Err(Error::InvalidObject) => Ok(false),
+            // None: an exception raised in the block propagates.
+            Ok(_) | Err(Error::InvalidObject) => Ok(()),
             Err(e) => Err(crate::errors::to_pyerr(py, e)),
         }
     }

@@ -117,9 +117,9 @@ impl PyStore {
         _exc_type: Option<&Bound<'_, PyType>>,
         _exc: Option<&Bound<'_, PyAny>>,
         _traceback: Option<&Bound<'_, PyAny>>,
-    ) -> bool {
+    ) {
+        // None: an exception raised in the block propagates.
         self.release(py);
-        false
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

@@ -71,8 +71,14 @@ class Store:
     def saved_mode(self) -> LogoffFlags | None: ...
     def set_lenient(self, lenient: bool) -> None: ...
     def __enter__(self) -> Store: ...
-    def __exit__(self, exc_type: object, exc: object, traceback: object) -> bool:
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
         """Releases the reference the ``with`` statement held."""
+    async def release_async(self) -> int:
+        """``release()`` as a coroutine, run in a worker thread. Cancelling the awaiting task
+        does not stop the release."""
+    async def logoff_transports_async(self, flags: _Flags) -> LogoffFlags:
+        """``logoff_transports(flags)`` as a coroutine, run in a worker thread. Cancelling the
+        awaiting task does not stop the logoff."""
 
 @final
 class Spooler:
@@ -110,5 +116,8 @@ class Spooler:
     def unsubscribe(self, id: int) -> bool: ...
     def close(self, deadline: _Seconds | None = None) -> CloseReport: ...
     def __enter__(self) -> Spooler: ...
-    def __exit__(self, exc_type: object, exc: object, traceback: object) -> bool:
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
         """Closes the spooler unless it is closed already."""
+    async def close_async(self, deadline: _Seconds | None = None) -> CloseReport:
+        """``close(deadline)`` as a coroutine, run in a worker thread. Cancelling the awaiting
+        task does not stop the close."""
