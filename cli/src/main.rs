@@ -1,5 +1,6 @@
 //! `mapi-logoff`: the simulator and decision-table tool of the mapi-logoff library.
 
+mod assets;
 mod picture;
 mod report;
 mod scenario;
@@ -11,7 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use mapi_logoff::Context;
 
 /// The default scenario: five stores under identical load, one per mode.
@@ -94,6 +95,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the man pages and the shell completions (bash, zsh, fish) into DIR: for
+    /// packagers (scripts/dist), hence hidden.
+    #[command(hide = true)]
+    GenerateAssets {
+        /// The directory to write into (man/ and completions/ are made below it).
+        dir: PathBuf,
+    },
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
@@ -138,6 +146,13 @@ fn main() -> ExitCode {
             }
             0
         }
+        Command::GenerateAssets { dir } => match assets::generate(Cli::command(), &dir) {
+            Ok(()) => 0,
+            Err(e) => {
+                error(&format!("{}: {e}", dir.display()));
+                2
+            }
+        },
     };
     ExitCode::from(code)
 }
