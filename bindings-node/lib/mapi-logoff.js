@@ -5,7 +5,52 @@
 // errors into MapiError, gives the waiting calls their Promise forms and keeps user
 // callbacks from throwing into native code. What the protocol does is in core/.
 
-const native = require('../index.js')
+const native = loadNative()
+
+/**
+ * The native module, through the loader napi-rs generates (../index.js): the binary beside
+ * it in a development build, else the per-platform package `mapi-logoff-<platform>`. Where
+ * neither loads, an error that names this platform and the supported ones, not the loader's
+ * generic advice.
+ */
+function loadNative() {
+  try {
+    return require('../index.js')
+  } catch (err) {
+    const { targets } = require('../package.json').napi
+    const supported = targets.map(platformOfTarget)
+    const here = currentPlatform()
+    const message = supported.includes(here)
+      ? `mapi-logoff: the native binary for ${here} did not load; is the optional package ` +
+        `mapi-logoff-${here} installed (npm installs it unless optional dependencies are ` +
+        `omitted)? (${err.message})`
+      : `mapi-logoff has no native binary for this platform (${here}); supported: ` +
+        `${supported.join(', ')}`
+    const error = new Error(message, { cause: err })
+    error.code = 'ERR_MAPI_LOGOFF_UNSUPPORTED_PLATFORM'
+    throw error
+  }
+}
+
+/** `x86_64-unknown-linux-gnu` -> `linux-x64-gnu`: napi-rs's name of a target's package. */
+function platformOfTarget(target) {
+  const [cpu, , os, abi] = target.split('-')
+  const arch = { x86_64: 'x64', aarch64: 'arm64', i686: 'ia32', armv7: 'arm' }[cpu] ?? cpu
+  const platform = { windows: 'win32', apple: 'darwin' }[os] ?? os
+  return [platform, arch, abi].filter(Boolean).join('-')
+}
+
+/** This process's platform in the same form (`linux-x64-gnu`, `darwin-arm64`, ...). */
+function currentPlatform() {
+  const parts = [process.platform, process.arch]
+  if (process.platform === 'linux') {
+    const glibc = process.report?.getReport?.().header?.glibcVersionRuntime
+    parts.push(glibc ? 'gnu' : 'musl')
+  } else if (process.platform === 'win32') {
+    parts.push('msvc')
+  }
+  return parts.join('-')
+}
 
 const constants = native.constants()
 
