@@ -83,7 +83,7 @@ def stub_tree() -> ast.Module:
 def stub_members(node: ast.ClassDef | ast.Module) -> set[str]:
     names = set()
     for item in node.body:
-        if isinstance(item, (ast.FunctionDef, ast.ClassDef)):
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(item.name)
         elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
             names.add(item.target.id)

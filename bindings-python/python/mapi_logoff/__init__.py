@@ -34,6 +34,7 @@ def _refuse_subinterpreters() -> None:
 
 _refuse_subinterpreters()
 
+from . import _asyncio, _signatures  # noqa: E402
 from ._errors import (  # noqa: E402 (after the subinterpreter check)
     BusyError,
     CallFailedError,
@@ -47,7 +48,6 @@ from ._errors import (  # noqa: E402 (after the subinterpreter check)
     NotFoundError,
     UnknownFlagsError,
 )
-from . import _asyncio, _signatures  # noqa: E402
 from ._native import Spooler, Store, __version__, decide  # noqa: E402
 from ._types import CloseReport, Decision, Event, FlushFlags, LogoffFlags, Release, StoreStats  # noqa: E402
 

@@ -9,6 +9,7 @@ constructor accepts.
 from __future__ import annotations
 
 import inspect
+
 from ._native import Spooler, Store
 
 
