@@ -308,6 +308,11 @@ impl Shared {
                 }
                 ("flush_failed", detail, None)
             }
+            EventKind::RegistryUnreadable => (
+                "registry_unreadable",
+                e.detail.clone().unwrap_or_default(),
+                None,
+            ),
             EventKind::Undrained => (
                 "undrained",
                 format!(

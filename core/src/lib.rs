@@ -12,11 +12,12 @@
 //! assert_eq!(d.release, Release::WhenDrained);
 //! ```
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod decide;
 mod error;
 mod flags;
+mod fork;
 mod registry;
 mod spooler;
 mod store;
@@ -27,7 +28,8 @@ pub use decide::{
 pub use error::{Error, Result, S_OK, hresult_of};
 pub use flags::{Activity, FlushFlags, LogoffFlags, Mode, Release, flag_names};
 pub use spooler::{
-    CloseReport, Event, EventKind, Spooler, SpoolerOptions, StoreStats, Subscriber, Transport,
+    CloseReport, CreateError, Event, EventKind, Spooler, SpoolerOptions, StoreStats, Subscriber,
+    Transport,
 };
 pub use store::{Store, Support};
 

@@ -122,7 +122,7 @@ fn child_holding_a_store() {
 
 #[test]
 fn a_store_held_by_a_killed_process_is_not_shared() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::private_tempdir();
     let sp = Spooler::with_options(
         "shared-profile",
         SpoolerOptions {
@@ -175,7 +175,7 @@ fn a_store_held_by_a_killed_process_is_not_shared() {
 
 #[test]
 fn two_spoolers_of_one_profile_in_one_process_share_stores() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::private_tempdir();
     let options = || SpoolerOptions {
         runtime_dir: Some(dir.path().into()),
         ..Default::default()

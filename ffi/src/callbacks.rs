@@ -8,8 +8,8 @@ use mapi_logoff::{Error, Event, EventKind, FlushFlags, Result, Subscriber, Suppo
 
 use crate::consts::{
     MAPI_LOGOFF_EVENT_DECIDED, MAPI_LOGOFF_EVENT_FLUSH_FAILED, MAPI_LOGOFF_EVENT_REFUSED,
-    MAPI_LOGOFF_EVENT_RELEASE_DEFERRED, MAPI_LOGOFF_EVENT_RELEASED, MAPI_LOGOFF_EVENT_TIMED_OUT,
-    MAPI_LOGOFF_EVENT_UNDRAINED,
+    MAPI_LOGOFF_EVENT_REGISTRY_UNREADABLE, MAPI_LOGOFF_EVENT_RELEASE_DEFERRED,
+    MAPI_LOGOFF_EVENT_RELEASED, MAPI_LOGOFF_EVENT_TIMED_OUT, MAPI_LOGOFF_EVENT_UNDRAINED,
 };
 use crate::decide::mapi_logoff_decision;
 
@@ -180,11 +180,12 @@ pub(crate) fn event_kind(kind: EventKind) -> u32 {
         EventKind::TimedOut => MAPI_LOGOFF_EVENT_TIMED_OUT,
         EventKind::FlushFailed => MAPI_LOGOFF_EVENT_FLUSH_FAILED,
         EventKind::Undrained => MAPI_LOGOFF_EVENT_UNDRAINED,
+        EventKind::RegistryUnreadable => MAPI_LOGOFF_EVENT_REGISTRY_UNREADABLE,
     }
 }
 
 /// Every event kind, in the order of their C values (1, 2, ...).
-pub(crate) const EVENT_KINDS: [EventKind; 7] = [
+pub(crate) const EVENT_KINDS: [EventKind; 8] = [
     EventKind::Decided,
     EventKind::Refused,
     EventKind::Released,
@@ -192,6 +193,7 @@ pub(crate) const EVENT_KINDS: [EventKind; 7] = [
     EventKind::TimedOut,
     EventKind::FlushFailed,
     EventKind::Undrained,
+    EventKind::RegistryUnreadable,
 ];
 
 /// A subscriber made of a C callback.

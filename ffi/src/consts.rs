@@ -106,6 +106,8 @@ pub const MAPI_LOGOFF_EVENT_TIMED_OUT: u32 = 5;
 pub const MAPI_LOGOFF_EVENT_FLUSH_FAILED: u32 = 6;
 /// Event kind: the spooler closed before the store drained; `out_flags` holds its activity.
 pub const MAPI_LOGOFF_EVENT_UNDRAINED: u32 = 7;
+/// The machine registry could not be read, so the store counted as shared.
+pub const MAPI_LOGOFF_EVENT_REGISTRY_UNREADABLE: u32 = 8;
 
 /// `deadline_ms` of mapi_logoff_spooler_close: use the
 /// spooler's close deadline (its option, 30 s unless set).
