@@ -521,7 +521,12 @@ impl NativeSpooler {
         o.cross_process = options.cross_process.unwrap_or(o.cross_process);
         o.runtime_dir = options.runtime_dir.map(Into::into);
         let deadline = o.purge_deadline;
-        let spooler = ml::Spooler::with_options(&profile, o).map_err(mapi_error)?;
+        let spooler = ml::Spooler::create(&profile, o).map_err(|e| {
+            napi::Error::new(
+                e.error.name().to_owned(),
+                format!("{}: {}", e.error, e.message),
+            )
+        })?;
         Ok(NativeSpooler {
             slot: SPOOLERS.with_borrow_mut(|sp| sp.insert(&spooler)),
             spooler,

@@ -50,7 +50,8 @@ impl PySpooler {
             cross_process,
             runtime_dir,
         };
-        let inner = ok(py, mapi_logoff::Spooler::with_options(&profile.0, options))?;
+        let inner = mapi_logoff::Spooler::create(&profile.0, options)
+            .map_err(|e| crate::errors::create_error(py, e))?;
         Ok(PySpooler { inner })
     }
 

@@ -128,11 +128,24 @@ def test_spooler_options_types():
         ml.Spooler(unique("p"), bogus=1)  # type: ignore[call-arg]
 
 
-def test_an_unusable_runtime_dir_is_call_failed(tmp_path):
+def test_a_runtime_dir_that_is_a_file_is_no_access(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(ml.CallFailedError):
+    with pytest.raises(ml.NoAccessError) as raised:
         ml.Spooler(unique("p"), runtime_dir=blocker)
+    assert str(blocker) in str(raised.value), "the message names the path"
+    assert "MAPI_LOGOFF_RUNTIME_DIR" in str(raised.value), "and the fix"
+    assert blocker.read_text() == "not a directory", "and nothing was touched"
+
+
+def test_a_runtime_dir_open_to_others_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    with pytest.raises(ml.NoAccessError) as raised:
+        ml.Spooler(unique("p"), runtime_dir=shared)
+    assert "chmod 700" in str(raised.value)
+    assert list(shared.iterdir()) == [], "an unsafe place is never used"
 
 
 def test_set_purge_deadline_rejects_and_keeps(spooler):

@@ -79,8 +79,14 @@ pub(crate) fn open_private_dir(path: &Path) -> Result<OwnedFd, RegistryError> {
         .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => refuse(path, "is a symbolic link", FIX),
-            Some(libc::ENOTDIR) => refuse(path, "is not a directory", FIX),
+            Some(libc::ELOOP | libc::ENOTDIR)
+                if path
+                    .symlink_metadata()
+                    .is_ok_and(|m| m.file_type().is_symlink()) =>
+            {
+                refuse(path, "is a symbolic link", FIX)
+            }
+            Some(libc::ELOOP | libc::ENOTDIR) => refuse(path, "is not a directory", FIX),
             Some(libc::EACCES) => refuse(path, "belongs to another user", FIX),
             _ => RegistryError {
                 error: Error::CallFailed,

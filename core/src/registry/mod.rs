@@ -107,10 +107,23 @@ impl Registry {
         let name = file_name(profile);
         let path = root.join(&name);
         let file = dir::open_registry_file(&dir, root, &name)?;
+        let map_file = dir::open_registry_file(&dir, root, &name)?;
         drop(dir);
+        {
+            use std::os::unix::fs::MetadataExt;
+            let (a, b) = (file.metadata(), map_file.metadata());
+            let same =
+                matches!((&a, &b), (Ok(a), Ok(b)) if (a.dev(), a.ino()) == (b.dev(), b.ino()));
+            if !same {
+                return Err(RegistryError {
+                    error: Error::NoAccess,
+                    message: format!("{} changed while it was being opened", path.display()),
+                });
+            }
+        }
         let guard = fork::Guard::new(&file).map_err(|e| RegistryError::io(&path, e))?;
         let fork_generation = fork::generation();
-        let Some(shm) = Shm::open(file).map_err(|e| RegistryError::io(&path, e))? else {
+        let Some(shm) = Shm::open(file, map_file).map_err(|e| RegistryError::io(&path, e))? else {
             return Ok(Registry {
                 state: State::Unreadable(format!(
                     "{} is not a registry this build can read (another version, or damaged); \

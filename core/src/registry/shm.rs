@@ -110,12 +110,17 @@ impl Shm {
     /// Maps `file`, initialising it when it is new (or left half-initialised by a process
     /// that died), under the file's init lock. `Ok(None)`: the file is not a registry
     /// of this format (written by another build, or damaged); it is left untouched.
-    pub(super) fn open(file: File) -> io::Result<Option<Shm>> {
+    ///
+    /// `map_file` is a second open of the same file, used only to map it: the mapping
+    /// keeps its open file description alive, so the byte-range locks must live on
+    /// another one (`file`), or a forked child that inherits the mapping would keep the
+    /// parent's slot alive after the parent died.
+    pub(super) fn open(file: File, map_file: File) -> io::Result<Option<Shm>> {
         fcntl(
             file.as_fd(),
             FcntlArg::F_OFD_SETLKW(&lock_arg(libc::F_WRLCK, INIT_LOCK, 1)),
         )?;
-        let result = Self::open_locked(file);
+        let result = Self::open_locked(file, map_file);
         if let Ok(Some(shm)) = &result {
             // The init lock ends with the descriptor; keep the descriptor, drop the lock.
             let _ = shm.unlock_range(INIT_LOCK, 1);
@@ -123,9 +128,12 @@ impl Shm {
         result
     }
 
-    fn open_locked(file: File) -> io::Result<Option<Shm>> {
+    fn open_locked(file: File, map_file: File) -> io::Result<Option<Shm>> {
         let len = file.metadata()?.len();
-        let map = MmapOptions::new().len(MAP_LEN as usize).map_raw(&file)?;
+        let map = MmapOptions::new()
+            .len(MAP_LEN as usize)
+            .map_raw(&map_file)?;
+        drop(map_file);
         let shm = Shm {
             file,
             map,
@@ -199,7 +207,7 @@ impl Shm {
 
     /// A word of the header page (always mapped and present once the file is open).
     fn word(&self, at: u64) -> &AtomicU64 {
-        assert!(at % 8 == 0 && at < PAGE);
+        assert!(at.is_multiple_of(8) && at < PAGE);
         // SAFETY: in the first page, which exists (checked or allocated at open), aligned.
         unsafe { &*(self.map.as_ptr().add(at as usize) as *const AtomicU64) }
     }
@@ -302,7 +310,7 @@ impl Locked<'_> {
     fn check_table(&mut self) -> io::Result<()> {
         let t = self.table;
         let length = self.shm.word(F_LENGTH).load(Relaxed);
-        if t.off < PAGE || t.off % PAGE != 0 || t.log2 < MIN_LOG2 || t.end() > length {
+        if t.off < PAGE || !t.off.is_multiple_of(PAGE) || t.log2 < MIN_LOG2 || t.end() > length {
             return Err(damaged("the table lies outside the file"));
         }
         if length > MAP_LEN {
