@@ -266,6 +266,11 @@
 #define MAPI_LOGOFF_EVENT_UNDRAINED 7
 
 /**
+ * The machine registry could not be read, so the store counted as shared.
+ */
+#define MAPI_LOGOFF_EVENT_REGISTRY_UNREADABLE 8
+
+/**
  * `deadline_ms` of mapi_logoff_spooler_close: use the
  * spooler's close deadline (its option, 30 s unless set).
  */
@@ -516,7 +521,8 @@ const char *mapi_logoff_error_message(int32_t hresult);
 
 /**
  * The name of a MAPI_LOGOFF_EVENT_* kind: "decided", "refused", "released",
- * "release_deferred", "timed_out", "flush_failed", "undrained"; NULL for any other value.
+ * "release_deferred", "timed_out", "flush_failed", "undrained", "registry_unreadable"; NULL
+ * for any other value.
  * Static. Thread-safe.
  */
 const char *mapi_logoff_event_kind_name(uint32_t kind);

@@ -127,6 +127,7 @@ export type EventKind =
   | 'timed_out'
   | 'flush_failed'
   | 'undrained'
+  | 'registry_unreadable'
 
 /** One thing that happened to a store. */
 export interface LogoffEvent {

@@ -125,7 +125,8 @@ pub extern "C" fn mapi_logoff_error_message(hresult: i32) -> *const c_char {
 }
 
 /// The name of a MAPI_LOGOFF_EVENT_* kind: "decided", "refused", "released",
-/// "release_deferred", "timed_out", "flush_failed", "undrained"; NULL for any other value.
+/// "release_deferred", "timed_out", "flush_failed", "undrained", "registry_unreadable"; NULL
+/// for any other value.
 /// Static. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn mapi_logoff_event_kind_name(kind: u32) -> *const c_char {
@@ -179,7 +180,7 @@ mod tests {
             assert_eq!(text(mapi_logoff_event_kind_name(event_kind(k))), k.name());
         }
         assert!(mapi_logoff_event_kind_name(0).is_null());
-        assert!(mapi_logoff_event_kind_name(8).is_null());
+        assert!(mapi_logoff_event_kind_name(9).is_null());
     }
 
     #[test]
