@@ -128,7 +128,7 @@ void threads_race_the_release() {
                       *flags = LOGOFF_COMPLETE;
                       return S_OK;
                   },
-                  &count, [](void *ctx) { static_cast<Count *>(ctx)->freed++; }, &raw) == S_OK);
+                  &count, [](void *ctx) { static_cast<Count *>(ctx)->freed++; }, 0, &raw) == S_OK);
         StoreRef first(raw);
         std::vector<StoreRef> refs(8, first);  // 8 copies: 8 AddRefs
         first.reset();
