@@ -1229,7 +1229,7 @@ impl Harness {
                 E_INVALID_PARAMETER,
             );
             expect_hr(
-                "set_lenient(NULL)",
+                "set_strict(NULL)",
                 mapi_logoff_store_set_strict(null_mut(), true),
                 E_INVALID_PARAMETER,
             );
@@ -1580,14 +1580,14 @@ impl Harness {
         let lenient = r.bit();
         let Some(i) = self.pick_store(r) else {
             let hr = unsafe { mapi_logoff_store_set_strict(null_mut(), !lenient) };
-            return expect_hr("set_lenient(NULL)", hr, E_INVALID_PARAMETER);
+            return expect_hr("set_strict(NULL)", hr, E_INVALID_PARAMETER);
         };
         let s = &mut self.stores[i];
         let hr = unsafe { mapi_logoff_store_set_strict(s.ptr, !lenient) };
         if s.invalidated {
-            expect_hr("set_lenient on an invalidated handle", hr, E_INVALID_OBJECT);
+            expect_hr("set_strict on an invalidated handle", hr, E_INVALID_OBJECT);
         } else {
-            expect_hr("set_lenient", hr, S_OK);
+            expect_hr("set_strict", hr, S_OK);
             s.lenient = lenient;
         }
     }
@@ -1787,7 +1787,7 @@ impl Harness {
                         E_INVALID_PARAMETER,
                     );
                     expect_hr(
-                        "set_lenient(NULL)",
+                        "set_strict(NULL)",
                         mapi_logoff_spooler_options_set_strict(null_mut(), true),
                         E_INVALID_PARAMETER,
                     );

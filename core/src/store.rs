@@ -281,3 +281,41 @@ impl std::fmt::Debug for Store {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A support that counts its calls.
+    #[derive(Default)]
+    struct Counting(Mutex<u32>);
+
+    impl Support for Counting {
+        fn store_logoff_transports(&self, flags: &mut u32) -> Result<()> {
+            *self.0.lock().unwrap() += 1;
+            *flags = LogoffFlags::COMPLETE.bits();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_count_passes_u32_max_without_an_early_final_release() {
+        let support = Arc::new(Counting::default());
+        let store = Store::new(support.clone());
+        // 2^32 add_refs take minutes; start the count where a 32-bit one would saturate.
+        store.state().refs = u64::from(u32::MAX);
+        assert_eq!(store.add_ref(), u64::from(u32::MAX) + 1);
+        assert_eq!(store.add_ref(), u64::from(u32::MAX) + 2);
+        assert_eq!(store.release(), u64::from(u32::MAX) + 1);
+        assert_eq!(store.release(), u64::from(u32::MAX));
+        assert_eq!(
+            *support.0.lock().unwrap(),
+            0,
+            "no final call while references are held"
+        );
+        assert!(store.is_valid());
+        store.state().refs = 1;
+        assert_eq!(store.release(), 0);
+        assert_eq!(*support.0.lock().unwrap(), 1);
+    }
+}

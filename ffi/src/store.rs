@@ -211,3 +211,17 @@ pub unsafe extern "C" fn mapi_logoff_store_is_valid(store: *const mapi_logoff_st
         unsafe { mapi_logoff_store::borrow(store) }.is_ok_and(|h| h.store.is_valid())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_saturate_for_c() {
+        assert_eq!(ref_count_for_c(0), 0);
+        assert_eq!(ref_count_for_c(7), 7);
+        assert_eq!(ref_count_for_c(u64::from(u32::MAX)), u32::MAX);
+        assert_eq!(ref_count_for_c(u64::from(u32::MAX) + 5), u32::MAX);
+        assert_eq!(ref_count_for_c(u64::MAX), u32::MAX);
+    }
+}
