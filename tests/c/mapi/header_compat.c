@@ -3,6 +3,8 @@
  *
  *   -DWITH_WINDOWS_SDK   the Windows SDK's MAPI headers as mingw-w64 ships them
  *   -DWITH_WINE          Wine's MAPI headers (host gcc/g++ with winegcc's flags)
+ *   -DWITH_KOPANO        kopano_standin.h: Kopano's spellings, 32-bit ULONG/HRESULT, mapix.h's
+ *                        MAPI_LOGOFF_SHARED/_UI (Kopano is not packaged here)
  *   -DWITH_OPENCHANGE    openchange_standin.h, MAPI_E_* as enumerators (OpenChange's form),
  *                        with MAPI_LOGOFF_NO_MAPI_NAMES
  *   -DOURS_FIRST         mapi_logoff.h before the MAPI headers (else after them)
@@ -28,10 +30,12 @@
 #if defined(WITH_WINDOWS_SDK)
 #include <mapispi.h> /* Wine has no mapispi.h (and no LOGOFF_* / FLUSH_* values) */
 #endif
+#elif defined(WITH_KOPANO)
+#include <kopano_standin.h>
 #elif defined(WITH_OPENCHANGE)
 #include <openchange_standin.h>
 #else
-#error "define WITH_WINDOWS_SDK, WITH_WINE or WITH_OPENCHANGE"
+#error "define WITH_WINDOWS_SDK, WITH_WINE, WITH_KOPANO or WITH_OPENCHANGE"
 #endif
 
 #if !defined(OURS_FIRST)
@@ -64,7 +68,7 @@ SAME_BITS(MAPI_LOGOFF_E_BUSY, MAPI_E_BUSY);
 SAME_BITS(MAPI_LOGOFF_E_NOT_FOUND, MAPI_E_NOT_FOUND);
 SAME_BITS(MAPI_LOGOFF_E_TIMEOUT, MAPI_E_TIMEOUT);
 
-#if defined(WITH_WINDOWS_SDK) || defined(WITH_WINE)
+#if defined(WITH_WINDOWS_SDK) || defined(WITH_WINE) || defined(WITH_KOPANO)
 SAME(MAPI_LOGOFF_S_OK, S_OK);
 SAME(MAPI_LOGOFF_DECIDE_SHARED, 0x1);
 SAME(MAPI_LOGOFF_DECIDE_STRICT, 0x2);
@@ -74,7 +78,7 @@ SAME(sizeof(ULONG), sizeof(mapi_logoff_ulong));
 SAME(sizeof(HRESULT), sizeof(mapi_logoff_hresult));
 #endif
 
-#if defined(WITH_WINDOWS_SDK)
+#if defined(WITH_WINDOWS_SDK) || defined(WITH_KOPANO)
 /* mapix.h's IMAPISession::Logoff flags keep their names and values: ours do not take them. */
 SAME(MAPI_LOGOFF_SHARED, 0x1);
 SAME(MAPI_LOGOFF_UI, 0x2);
@@ -111,7 +115,7 @@ SAME(MAPI_LOGOFF_OUTBOUND_QUEUE, 0x80000);
 SAME_BITS(MAPI_LOGOFF_S_OK, MAPI_E_SUCCESS);
 #endif
 
-#if defined(WITH_WINDOWS_SDK) || defined(WITH_WINE)
+#if defined(WITH_WINDOWS_SDK) || defined(WITH_WINE) || defined(WITH_KOPANO)
 /* A provider's own callback, in MAPI's types, is the library's callback type. */
 static HRESULT provider_store_logoff_transports(void *ctx, ULONG *lpulFlags) {
     (void)ctx;
