@@ -276,6 +276,40 @@ static void final_release_without_logoff_is_abort(void) {
     CHECK(freed_once(&r.freed));
 }
 
+/* MFCMAPI: ULONG ulFlags = LOGOFF_NO_WAIT once, then StoreLogoff(&ulFlags) and Release for
+ * every open store, the variable carrying what each call wrote back. On the default (lenient)
+ * spooler every store is logged off NO_WAIT and no queued message is left unsent. */
+static void one_variable_reused_across_stores(void) {
+    mapi_logoff_spooler *sp = new_spooler(false);
+    recorder r;
+    subscribe(sp, &r);
+    const char *ids[] = {"idle", "one-queued", "two-queued"};
+    mapi_logoff_store *st[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) REQUIRE_OK(mapi_logoff_store_open(sp, ids[i], &st[i]));
+    REQUIRE_OK(mapi_logoff_spooler_submit(sp, "one-queued"));
+    REQUIRE_OK(mapi_logoff_spooler_submit(sp, "two-queued"));
+    REQUIRE_OK(mapi_logoff_spooler_submit(sp, "two-queued"));
+    mapi_logoff_ulong ulFlags = LOGOFF_NO_WAIT;
+    for (int i = 0; i < 3; i++) {
+        CHECK_HR(mapi_logoff_store_logoff(st[i], &ulFlags), S_OK);
+        CHECK_U32(mapi_logoff_store_release(st[i]), 0);
+        CHECK_U32(last_event(&r, ids[i], MAPI_LOGOFF_EVENT_DECIDED).mode_flag, LOGOFF_NO_WAIT);
+    }
+    CHECK_U32(ulFlags, LOGOFF_NO_WAIT | LOGOFF_OUTBOUND_QUEUE); /* the mode, the last queue */
+    /* NO_WAIT keeps sending: the queued messages go out, then the stores are released. */
+    for (int i = 1; i < 3; i++) {
+        while (stats_of(sp, ids[i]).queued > 0) {
+            CHECK_HR(mapi_logoff_spooler_begin_send(sp, ids[i]), S_OK);
+            CHECK_HR(mapi_logoff_spooler_end_send(sp, ids[i], true), S_OK);
+        }
+        mapi_logoff_store_stats s = stats_of(sp, ids[i]);
+        CHECK(s.released && s.sent == (uint64_t)i && accounted(s));
+    }
+    CHECK(stats_of(sp, "idle").released);
+    mapi_logoff_spooler_free(sp);
+    CHECK(freed_once(&r.freed));
+}
+
 static void lenient_validation(void) {
     /* Per handle, on a strict spooler: opting out gives the lenient rule: no mode means
      * ABORT, several mean the most cautious. */
@@ -1079,6 +1113,7 @@ int main(void) {
     RUN(logoff_saves_the_mode_and_reports_activity);
     RUN(final_release_without_logoff_is_abort);
     RUN(lenient_validation);
+    RUN(one_variable_reused_across_stores);
     RUN(the_spooler_carries_out_the_table);
     RUN(invalidated_handle);
     RUN(refused_final_release_is_deferred);
