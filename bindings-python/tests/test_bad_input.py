@@ -11,7 +11,7 @@ import enum
 import pytest
 
 import mapi_logoff as ml
-from conftest import make_activity, unique
+from conftest import Recorder, make_activity, unique
 
 F = ml.LogoffFlags
 WRONG_TYPES = ["4", b"4", 4.0, None, [4], True, object()]
@@ -38,7 +38,9 @@ def test_decide_context_must_be_bool(bad):
     with pytest.raises(TypeError):
         ml.decide(F.ORDERLY, shared=bad)
     with pytest.raises(TypeError):
-        ml.decide(F.ORDERLY, lenient=bad)
+        ml.decide(F.ORDERLY, strict=bad)
+    with pytest.raises(TypeError):
+        ml.decide(F.ORDERLY, cancellable=bad)
 
 
 @pytest.mark.parametrize("bad", OUT_OF_RANGE)
@@ -74,7 +76,7 @@ def test_decide_accepts_any_int_like():
 )
 def test_decide_bad_flags(flags, activity, error):
     with pytest.raises(error) as info:
-        ml.decide(flags, activity)
+        ml.decide(flags, activity, strict=True)
     assert info.value.hresult == error.hresult
     assert info.value.code == error.code
 
@@ -119,7 +121,7 @@ def test_spooler_options_types():
     with pytest.raises(TypeError):
         ml.Spooler(unique("p"), cross_process=1)
     with pytest.raises(TypeError):
-        ml.Spooler(unique("p"), lenient="yes")
+        ml.Spooler(unique("p"), strict="yes")
     with pytest.raises(TypeError):
         ml.Spooler(unique("p"), runtime_dir=5)
     with pytest.raises(TypeError):
@@ -242,7 +244,10 @@ def test_a_closed_spooler_is_invalid_object(spooler):
 
 
 @pytest.mark.parametrize("method", ["logoff", "logoff_transports"])
-def test_store_flags_errors_change_nothing(spooler, recorder, method):
+def test_store_flags_errors_change_nothing(strict_spooler, method):
+    spooler = strict_spooler
+    recorder = Recorder()
+    spooler.subscribe(recorder)
     store = spooler.open_store("box")
     make_activity(spooler, "box", F.OUTBOUND_QUEUE)
     store.logoff(F.NO_WAIT)
@@ -263,12 +268,13 @@ def test_store_flags_errors_change_nothing(spooler, recorder, method):
     assert recorder.events == []
 
 
-def test_set_lenient_must_be_bool(spooler):
+def test_set_strict_must_be_bool(spooler):
     store = spooler.open_store("box")
     with pytest.raises(TypeError):
-        store.set_lenient(1)
-    with pytest.raises(ml.InvalidParameterError):
-        store.logoff(0)  # still strict
+        store.set_strict(1)
+    assert store.logoff(0) == F.ABORT  # still lenient
+    with pytest.raises(TypeError):
+        ml.Store(object(), strict=1)
 
 
 def test_a_released_store_is_invalid_object(spooler):

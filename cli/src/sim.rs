@@ -651,7 +651,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Error> 
         "mapi-logoff-simulate",
         SpoolerOptions {
             purge_deadline: clock.real(scenario.purge_deadline_ms),
-            lenient: scenario.lenient,
+            strict: scenario.strict,
             cross_process: false,
             ..SpoolerOptions::default()
         },

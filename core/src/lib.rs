@@ -23,7 +23,8 @@ mod spooler;
 mod store;
 
 pub use decide::{
-    Context, Decision, decide, decide_bits, decide_mode, drained, parse_activity, parse_mode,
+    Context, Decision, decide, decide_bits, decide_mode, decide_mode_in, drained, parse_activity,
+    parse_mode,
 };
 pub use error::{Error, Result, S_OK, hresult_of};
 pub use flags::{Activity, FlushFlags, LogoffFlags, Mode, Release, flag_names};

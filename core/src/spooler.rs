@@ -143,8 +143,9 @@ pub struct SpoolerOptions {
     pub purge_deadline: Duration,
     /// How long [`Spooler::close`] waits for open stores to drain (default 30 s).
     pub close_deadline: Duration,
-    /// Lenient validation of StoreLogoffTransports and of its stores' StoreLogoff.
-    pub lenient: bool,
+    /// Strict validation of StoreLogoffTransports and of its stores' StoreLogoff (exactly
+    /// one mode flag). Off by default: lenient, as real MAPI.
+    pub strict: bool,
     /// Share open stores with spoolers of other processes through the machine registry
     /// (default true). When false only clients of this spooler count as shared.
     pub cross_process: bool,
@@ -161,7 +162,7 @@ impl Default for SpoolerOptions {
         SpoolerOptions {
             purge_deadline: Duration::from_secs(30),
             close_deadline: Duration::from_secs(30),
-            lenient: false,
+            strict: false,
             cross_process: true,
             runtime_dir: None,
         }
@@ -231,7 +232,7 @@ type Registered<T> = RwLock<Arc<Vec<(u64, T)>>>;
 
 struct Inner {
     profile: String,
-    lenient: bool,
+    strict: bool,
     purge_deadline_ns: AtomicU64,
     close_deadline: Duration,
     state: AtomicU8,
@@ -371,7 +372,7 @@ impl Spooler {
         Ok(Spooler {
             inner: Arc::new(Inner {
                 profile: profile.to_owned(),
-                lenient: options.lenient,
+                strict: options.strict,
                 purge_deadline_ns: AtomicU64::new(duration_ns(options.purge_deadline)),
                 close_deadline: options.close_deadline,
                 state: AtomicU8::new(OPEN),
@@ -492,7 +493,7 @@ impl Spooler {
         Ok(Store::with_id(
             Arc::new(support),
             Some(id),
-            self.inner.lenient,
+            self.inner.strict,
         ))
     }
 
@@ -743,7 +744,7 @@ impl Spooler {
         flags: &mut u32,
         final_release: bool,
     ) -> Result<()> {
-        let mode = parse_mode(*flags, self.inner.lenient)?;
+        let mode = parse_mode(*flags, self.inner.strict)?;
         self.check_open(false)?;
         let mut events = self.events();
         let (decision, waiter) = {

@@ -85,7 +85,7 @@ struct ModelStore {
 #[derive(Debug, Clone, Copy)]
 struct ModelHandle {
     store: usize,
-    refs: u32,
+    refs: u64,
     saved: Option<Mode>,
     logged_off: bool,
     final_calls: u32,
@@ -277,7 +277,11 @@ fn run(ops: Vec<Op>) {
                     assert_eq!(got, Ok(()), "{ctx}");
                     model.handles[h].saved = Some(mode);
                     let a = model.stores[m.store].stats.activity();
-                    assert_eq!(f, a.bits(), "{ctx}: StoreLogoff reports the activity");
+                    assert_eq!(
+                        f,
+                        mode.flag().bits() | a.bits(),
+                        "{ctx}: StoreLogoff writes back the mode and the activity"
+                    );
                 }
             }
             Op::LogoffTransports(h, mode) => {
