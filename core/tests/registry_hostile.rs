@@ -597,3 +597,89 @@ fn role() {
         other => panic!("unknown role {other}"),
     }
 }
+
+#[test]
+fn two_spoolers_of_one_process_race_without_spurious_failures() {
+    let dir = common::private_tempdir();
+    let a = Spooler::with_options("p", options(dir.path())).unwrap();
+    let b = Spooler::with_options("p", options(dir.path())).unwrap();
+    let held = b.open_store("held").unwrap();
+    let race = |sp: Spooler| {
+        std::thread::spawn(move || {
+            let mut failures = 0;
+            for _ in 0..10_000 {
+                match sp.open_store("raced") {
+                    Ok(s) => {
+                        s.release();
+                    }
+                    Err(_) => failures += 1,
+                }
+            }
+            let wrong = (0..1_000)
+                .filter(|_| quiet_answer(&sp, "held") != SHARED)
+                .count();
+            (failures, wrong)
+        })
+    };
+    let c = Spooler::with_options("p", options(dir.path())).unwrap();
+    let (ta, tc) = (race(a.clone()), race(c));
+    assert_eq!(ta.join().unwrap(), (0, 0));
+    assert_eq!(tc.join().unwrap(), (0, 0));
+    held.release();
+    assert_eq!(quiet_answer(&a, "held"), NOT_SHARED);
+}
+
+#[test]
+fn the_default_directory_follows_the_environment_in_order() {
+    let run = |env: &[(&str, &Path)], remove: &[&str]| {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "role", "--nocapture", "--test-threads=1"])
+            .env("MAPI_LOGOFF_TEST_ROLE", "default-path");
+        for k in remove {
+            cmd.env_remove(k);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let explicit = common::private_tempdir();
+    let xdg = common::private_tempdir();
+    let tmp = SharedTmp::new("order");
+    let out = run(
+        &[
+            ("MAPI_LOGOFF_RUNTIME_DIR", explicit.path()),
+            ("XDG_RUNTIME_DIR", xdg.path()),
+            ("TMPDIR", &tmp.0),
+        ],
+        &[],
+    );
+    assert!(out.contains("CREATED"), "{out}");
+    assert!(
+        explicit.path().join("70.registry").is_file(),
+        "MAPI_LOGOFF_RUNTIME_DIR first"
+    );
+    let out = run(
+        &[("XDG_RUNTIME_DIR", xdg.path()), ("TMPDIR", &tmp.0)],
+        &["MAPI_LOGOFF_RUNTIME_DIR"],
+    );
+    assert!(out.contains("CREATED"), "{out}");
+    let made = xdg.path().join("mapi-logoff");
+    assert!(
+        made.join("70.registry").is_file(),
+        "then $XDG_RUNTIME_DIR/mapi-logoff"
+    );
+    assert_eq!(std::fs::metadata(&made).unwrap().mode() & 0o777, 0o700);
+    if !Path::new(&format!("/run/user/{}", unsafe { libc::geteuid() })).exists() {
+        let out = run(
+            &[("TMPDIR", &tmp.0)],
+            &["MAPI_LOGOFF_RUNTIME_DIR", "XDG_RUNTIME_DIR"],
+        );
+        assert!(out.contains("CREATED"), "{out}");
+        assert!(
+            tmp.fallback().join("70.registry").is_file(),
+            "else <tmp>/mapi-logoff-<euid>"
+        );
+    }
+}
