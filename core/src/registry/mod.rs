@@ -299,6 +299,28 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_held_too_long_reads_as_shared_and_fails_opens_instead_of_hanging() {
+        let root = private_dir();
+        let a = Registry::open(root.path(), "p").unwrap();
+        let b = Registry::open(root.path(), "p").unwrap();
+        let State::Ready { shm, .. } = &a.state else {
+            panic!("a readable registry")
+        };
+        let held = shm.lock().unwrap(); // as a stopped process inside the lock would
+        std::thread::scope(|scope| {
+            let t = scope.spawn(|| (b.others_hold("s"), b.publish("s")));
+            let (answer, publish) = t.join().unwrap();
+            assert!(
+                matches!(&answer, Held::CannotTell(why) if why.contains("more than")),
+                "{answer:?}"
+            );
+            assert!(publish.is_err());
+        });
+        drop(held);
+        assert_eq!(b.others_hold("s"), Held::No);
+    }
+
+    #[test]
     fn a_file_of_another_format_is_left_alone_and_reads_as_shared() {
         let root = private_dir();
         let path = root.path().join(file_name("p"));

@@ -29,6 +29,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::Release};
+use std::time::{Duration, Instant};
 
 use memmap2::{MmapOptions, MmapRaw};
 use nix::fcntl::{FallocateFlags, FcntlArg, fallocate, fcntl};
@@ -116,10 +117,24 @@ impl Shm {
     /// another one (`file`), or a forked child that inherits the mapping would keep the
     /// parent's slot alive after the parent died.
     pub(super) fn open(file: File, map_file: File) -> io::Result<Option<Shm>> {
-        fcntl(
-            file.as_fd(),
-            FcntlArg::F_OFD_SETLKW(&lock_arg(libc::F_WRLCK, INIT_LOCK, 1)),
-        )?;
+        // Initialising takes microseconds; a holder that keeps the lock for seconds is stuck
+        // (stopped, say): give up rather than hang.
+        let deadline = Instant::now() + WAIT;
+        let init = lock_arg(libc::F_WRLCK, INIT_LOCK, 1);
+        loop {
+            match fcntl(file.as_fd(), FcntlArg::F_OFD_SETLK(&init)) {
+                Ok(_) => break,
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES)
+                    if Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => {
+                    return Err(stuck());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let result = Self::open_locked(file, map_file);
         if let Ok(Some(shm)) = &result {
             // The init lock ends with the descriptor; keep the descriptor, drop the lock.
@@ -256,7 +271,19 @@ impl Shm {
     /// (every change is one store); only the counts are recomputed.
     pub(super) fn lock(&self) -> io::Result<Locked<'_>> {
         // SAFETY: the mutex was initialised (magic checked) and lives as long as the map.
-        let rc = unsafe { libc::pthread_mutex_lock(self.mutex()) };
+        let mut rc = unsafe { libc::pthread_mutex_trylock(self.mutex()) };
+        if rc == libc::EBUSY {
+            // Held elsewhere: wait, but never without a deadline (a holder may be stopped).
+            let mut now = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: a valid timespec to write.
+            unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
+            now.tv_sec += WAIT.as_secs() as libc::time_t;
+            // SAFETY: as above; `now` is a valid absolute time.
+            rc = unsafe { libc::pthread_mutex_timedlock(self.mutex(), &now) };
+        }
         let recovered = match rc {
             0 => false,
             libc::EOWNERDEAD => {
@@ -264,6 +291,7 @@ impl Shm {
                 unsafe { libc::pthread_mutex_consistent(self.mutex()) };
                 true
             }
+            libc::ETIMEDOUT => return Err(stuck()),
             e => return Err(io::Error::from_raw_os_error(e)),
         };
         let mut locked = Locked {
@@ -276,6 +304,19 @@ impl Shm {
         }
         Ok(locked)
     }
+}
+
+/// How long the registry's locks are waited for before the registry counts as unreadable.
+const WAIT: Duration = Duration::from_secs(5);
+
+fn stuck() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "another process has held the registry's lock for more than {} s",
+            WAIT.as_secs()
+        ),
+    )
 }
 
 fn check(rc: i32) -> io::Result<()> {
