@@ -218,7 +218,7 @@ def render(d: Path, out: Path, smoke: bool) -> None:
         for name in [
             "decide",
             "store_cycle_idle",
-            "store_cycle_idle_machine_registry",
+            "store_cycle_idle_cross_process_off",
             "store_cycle_purge_4_queued_wall",
             "store_cycle_purge_4_queued_library",
             "store_cycle_purge_4_queued_transport",
@@ -232,8 +232,16 @@ def render(d: Path, out: Path, smoke: bool) -> None:
         spawn = crit.get("thread_spawn_join", {}).get("ns")
         if "decide" in crit:
             s.add("Rust `decide`", ns(crit["decide"]["ns"]), "—", None)
+        off = crit.get("store_cycle_idle_cross_process_off", {}).get("ns")
         if idle:
-            s.add("Rust store cycle, idle", ns(idle), "—", None)
+            s.add("Rust store cycle, idle (default: cross-process on)", ns(idle), "—", None)
+        if idle and off:
+            s.add(
+                "Rust store cycle, default / cross-process off",
+                f"{idle / off:.2f}x ({ns(idle)} / {ns(off)})",
+                "2x",
+                idle / off <= 2,
+            )
         if idle and lib:
             s.add(
                 "Rust store cycle, PURGE with 4 queued (library time)",

@@ -72,7 +72,7 @@ export interface Constants {
   messages: Record<string, string>
 }
 
-/** The decision table on raw bits: `context` is `1` shared | `2` lenient. */
+/** The decision table on raw bits: `context` is `1` shared | `2` strict | `4` cancellable. */
 export declare function decide(flags: number, activity: number, context: number): Decision
 
 /**
@@ -127,7 +127,7 @@ export interface LogoffOutcome {
 export interface NativeSpoolerOptions {
   purgeDeadlineMs?: number
   closeDeadlineMs?: number
-  lenient?: boolean
+  strict?: boolean
   crossProcess?: boolean
   runtimeDir?: string
 }
@@ -143,7 +143,9 @@ export declare function storeAddRef(handle: number): number
 /** The store id, for a store opened on a spooler. */
 export declare function storeId(handle: number): string | null
 
-/** StoreLogoff: saves the mode, returns the activity. */
+export declare function storeIsStrict(handle: number): boolean
+
+/** StoreLogoff: saves the mode, returns the mode with the activity. */
 export declare function storeLogoff(handle: number, flags: number): number
 
 export declare function storeLogoffTransports(handle: number, flags: number): LogoffOutcome
@@ -161,7 +163,7 @@ export declare function storeReleaseAsync(handle: number): Promise<number>
 /** The mode flag saved by the last accepted `logoff`, or null. */
 export declare function storeSavedMode(handle: number): number | null
 
-export declare function storeSetLenient(handle: number, lenient: boolean): void
+export declare function storeSetStrict(handle: number, strict: boolean): void
 
 /**
  * A store's counters (`submitted == queued + sending + sent`,

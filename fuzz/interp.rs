@@ -68,7 +68,9 @@ const OUTBOUND_QUEUE: u32 = 0x8_0000;
 const GATES: u32 = INBOUND | OUTBOUND | OUTBOUND_QUEUE;
 const OUTPUT_BITS: u32 = COMPLETE | GATES;
 const CTX_SHARED: u32 = 0x1;
-const CTX_LENIENT: u32 = 0x2;
+/// `MAPI_LOGOFF_DECIDE_STRICT`: strict validation (lenient is the default).
+const CTX_STRICT: u32 = 0x2;
+const CTX_CANCELLABLE: u32 = 0x4;
 const FLUSH_PURGE: u32 = 0x2 | 0x10; // FLUSH_UPLOAD | FLUSH_NO_UI
 const REFUSED: u32 = 0;
 const NOW: u32 = 1;
@@ -145,7 +147,7 @@ unsafe extern "C" {
     fn mapi_logoff_spooler_options_free(options: *mut Options);
     fn mapi_logoff_spooler_options_set_purge_deadline_ms(o: *mut Options, ms: u64) -> i32;
     fn mapi_logoff_spooler_options_set_close_deadline_ms(o: *mut Options, ms: u64) -> i32;
-    fn mapi_logoff_spooler_options_set_lenient(o: *mut Options, lenient: bool) -> i32;
+    fn mapi_logoff_spooler_options_set_strict(o: *mut Options, strict: bool) -> i32;
     fn mapi_logoff_spooler_options_set_cross_process(o: *mut Options, cross: bool) -> i32;
     fn mapi_logoff_spooler_options_set_runtime_dir(o: *mut Options, dir: *const c_char) -> i32;
     fn mapi_logoff_spooler_new(profile: *const c_char, out: *mut *mut Spooler) -> i32;
@@ -190,13 +192,14 @@ unsafe extern "C" {
         support: SupportFn,
         ctx: *mut c_void,
         free_ctx: FreeFn,
+        store_flags: u32,
         out: *mut *mut Store,
     ) -> i32;
     fn mapi_logoff_store_add_ref(store: *mut Store) -> u32;
     fn mapi_logoff_store_release(store: *mut Store) -> u32;
     fn mapi_logoff_store_logoff(store: *mut Store, flags: *mut u32) -> i32;
     fn mapi_logoff_store_logoff_transports(store: *mut Store, flags: *mut u32) -> i32;
-    fn mapi_logoff_store_set_lenient(store: *mut Store, lenient: bool) -> i32;
+    fn mapi_logoff_store_set_strict(store: *mut Store, strict: bool) -> i32;
     fn mapi_logoff_store_ref_count(store: *const Store) -> u32;
     fn mapi_logoff_store_is_valid(store: *const Store) -> bool;
 }
@@ -223,10 +226,10 @@ fn mode_of(flags: u32, lenient: bool) -> Result<u32, i32> {
 
 /// What `mapi_logoff_decide` must answer for bad inputs: context, then flags, then activity.
 fn decide_error(flags: u32, activity: u32, context: u32) -> Option<i32> {
-    if context & !(CTX_SHARED | CTX_LENIENT) != 0 {
+    if context & !(CTX_SHARED | CTX_STRICT | CTX_CANCELLABLE) != 0 {
         return Some(E_UNKNOWN_FLAGS);
     }
-    if let Err(hr) = mode_of(flags, context & CTX_LENIENT != 0) {
+    if let Err(hr) = mode_of(flags, context & CTX_STRICT == 0) {
         return Some(hr);
     }
     (activity & !GATES != 0).then_some(E_UNKNOWN_FLAGS)
@@ -691,6 +694,12 @@ impl Harness {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a temporary runtime dir");
+        // The registry refuses a directory that group or others can reach.
+        std::fs::set_permissions(
+            &dir,
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700),
+        )
+        .expect("a private runtime dir");
         Harness {
             dir,
             gate: Arc::new(Gate {
@@ -794,8 +803,8 @@ impl Harness {
                 S_OK,
             );
             expect_hr(
-                "set_lenient",
-                mapi_logoff_spooler_options_set_lenient(o, lenient),
+                "set_strict",
+                mapi_logoff_spooler_options_set_strict(o, !lenient),
                 S_OK,
             );
             expect_hr(
@@ -1170,11 +1179,15 @@ impl Harness {
         let mut out = 0x10 as *mut Store;
         let hr = unsafe {
             match variant {
-                0 => mapi_logoff_store_new(None, cb.ctx(), Some(free_callback), &mut out),
-                1 => {
-                    mapi_logoff_store_new(Some(support), cb.ctx(), Some(free_callback), null_mut())
-                }
-                _ => mapi_logoff_store_new(Some(support), cb.ctx(), Some(free_callback), &mut out),
+                0 => mapi_logoff_store_new(None, cb.ctx(), Some(free_callback), 0, &mut out),
+                1 => mapi_logoff_store_new(
+                    Some(support),
+                    cb.ctx(),
+                    Some(free_callback),
+                    0,
+                    null_mut(),
+                ),
+                _ => mapi_logoff_store_new(Some(support), cb.ctx(), Some(free_callback), 0, &mut out),
             }
         };
         if variant < 2 {
@@ -1188,7 +1201,8 @@ impl Harness {
             ptr: out,
             refs: 1,
             owner: Owner::External { cb },
-            lenient: false,
+            // store_flags 0: the lenient default.
+            lenient: true,
             invalidated: false,
             saved: None,
         });
@@ -1221,8 +1235,8 @@ impl Harness {
                 E_INVALID_PARAMETER,
             );
             expect_hr(
-                "set_lenient(NULL)",
-                mapi_logoff_store_set_lenient(null_mut(), true),
+                "set_strict(NULL)",
+                mapi_logoff_store_set_strict(null_mut(), true),
                 E_INVALID_PARAMETER,
             );
         }
@@ -1352,7 +1366,11 @@ impl Harness {
                     .as_ref()
                     .is_none_or(|(rec, _)| !self.spoolers[*rec].ptr.is_null())
                 {
-                    assert_eq!(f, activity, "{what}: StoreLogoff writes back the activity");
+                    assert_eq!(
+                        f,
+                        mode | activity,
+                        "{what}: StoreLogoff writes back the mode and the activity"
+                    );
                 }
                 self.stores[i].saved = Some(mode);
             }
@@ -1366,7 +1384,7 @@ impl Harness {
             let lenient = self.stores[i].lenient;
             let mut d = Decision::default();
             let dh = unsafe {
-                mapi_logoff_decide(flags_in, 0, if lenient { CTX_LENIENT } else { 0 }, &mut d)
+                mapi_logoff_decide(flags_in, 0, if lenient { 0 } else { CTX_STRICT }, &mut d)
             };
             expect_hr("decide agrees with logoff", dh, hr);
         }
@@ -1567,15 +1585,15 @@ impl Harness {
     fn set_lenient(&mut self, r: &mut Reader) {
         let lenient = r.bit();
         let Some(i) = self.pick_store(r) else {
-            let hr = unsafe { mapi_logoff_store_set_lenient(null_mut(), lenient) };
-            return expect_hr("set_lenient(NULL)", hr, E_INVALID_PARAMETER);
+            let hr = unsafe { mapi_logoff_store_set_strict(null_mut(), !lenient) };
+            return expect_hr("set_strict(NULL)", hr, E_INVALID_PARAMETER);
         };
         let s = &mut self.stores[i];
-        let hr = unsafe { mapi_logoff_store_set_lenient(s.ptr, lenient) };
+        let hr = unsafe { mapi_logoff_store_set_strict(s.ptr, !lenient) };
         if s.invalidated {
-            expect_hr("set_lenient on an invalidated handle", hr, E_INVALID_OBJECT);
+            expect_hr("set_strict on an invalidated handle", hr, E_INVALID_OBJECT);
         } else {
-            expect_hr("set_lenient", hr, S_OK);
+            expect_hr("set_strict", hr, S_OK);
             s.lenient = lenient;
         }
     }
@@ -1701,7 +1719,7 @@ impl Harness {
                 let activity = r.activity();
                 let context = match r.pick(8) {
                     0 => r.u32(),
-                    c => c as u32 % 4,
+                    c => c as u32 % 8,
                 };
                 let null_out = r.rarely(16);
                 let mut d = Decision {
@@ -1775,8 +1793,8 @@ impl Harness {
                         E_INVALID_PARAMETER,
                     );
                     expect_hr(
-                        "set_lenient(NULL)",
-                        mapi_logoff_spooler_options_set_lenient(null_mut(), true),
+                        "set_strict(NULL)",
+                        mapi_logoff_spooler_options_set_strict(null_mut(), true),
                         E_INVALID_PARAMETER,
                     );
                     expect_hr(

@@ -4,7 +4,12 @@
  *
  * Rules that hold for every function below (docs/c.md has the whole story):
  *
- * - Functions that can fail return an HRESULT as int32_t: S_OK (0) or a MAPI_E_* code.
+ * - MAPI's types: mapi_logoff_ulong is MAPI's ULONG and mapi_logoff_hresult is MAPI's HRESULT
+ *   on each platform (unsigned long and long where MAPI's headers use them, uint32_t and
+ *   int32_t elsewhere; 32 bits everywhere). Every flags value, flags pointer, callback flags
+ *   parameter and HRESULT uses them, so a provider passes ULONG * and
+ *   HRESULT (*)(void *, ULONG *) with no cast.
+ * - Functions that can fail return an HRESULT: S_OK (0) or a MAPI_E_* code.
  *   mapi_logoff_error_name() and mapi_logoff_error_message() turn one into text.
  * - A NULL required pointer, or a string that is not valid UTF-8, gives
  *   MAPI_E_INVALID_PARAMETER. An internal failure (a Rust panic) gives MAPI_E_CALL_FAILED.
@@ -20,8 +25,13 @@
  *   A handle is valid from the call that creates it until its _free or final release; a call
  *   already under way on it when another thread frees it finishes safely, but no call may
  *   start after that.
- * - The MAPI-named constants (LOGOFF_*, FLUSH_*, S_OK, MAPI_E_*) are each guarded by
- *   #if !defined(NAME), so this header also compiles after a MAPI header that defines them.
+ * - Names: every value has a library-prefixed name that no MAPI header uses (MAPI_LOGOFF_NO_WAIT,
+ *   MAPI_LOGOFF_FLUSH_UPLOAD, MAPI_LOGOFF_S_OK, MAPI_LOGOFF_E_TIMEOUT, ...). The MAPI names
+ *   (LOGOFF_*, FLUSH_*, S_OK, MAPI_E_*) are defined too, each only if not defined yet, so this
+ *   header compiles after a MAPI header that defines them. Before such a header, MAPI's
+ *   definitions replace ours (same values); compilers accept that in installed (system)
+ *   headers. Define MAPI_LOGOFF_NO_MAPI_NAMES to leave all MAPI names out, for headers that
+ *   declare them otherwise (OpenChange's MAPI_E_* are enumerators).
  */
 
 
@@ -35,185 +45,18 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
-
-#if !defined(LOGOFF_NO_WAIT)
-/**
- * Input mode: log off without waiting; queued messages are still sent.
- */
-#define LOGOFF_NO_WAIT 1
+#if defined(_WIN32) && !defined(__LP64__) && !defined(WINE_NO_LONG_TYPES)
+/** MAPI's ULONG on this platform (unsigned long: 32 bits). */
+typedef unsigned long mapi_logoff_ulong;
+/** MAPI's HRESULT on this platform (long: 32 bits). */
+typedef long mapi_logoff_hresult;
+#else
+/** MAPI's ULONG on this platform. */
+typedef uint32_t mapi_logoff_ulong;
+/** MAPI's HRESULT on this platform. */
+typedef int32_t mapi_logoff_hresult;
 #endif
 
-#if !defined(LOGOFF_ORDERLY)
-/**
- * Input mode: let in-flight transfers finish, start nothing new.
- */
-#define LOGOFF_ORDERLY 2
-#endif
-
-#if !defined(LOGOFF_PURGE)
-/**
- * Input mode: NO_WAIT plus FlushQueues on every transport; the caller waits.
- */
-#define LOGOFF_PURGE 4
-#endif
-
-#if !defined(LOGOFF_ABORT)
-/**
- * Input mode: stop pending work unless a transfer is in flight.
- */
-#define LOGOFF_ABORT 8
-#endif
-
-#if !defined(LOGOFF_QUIET)
-/**
- * Input mode: log off only an idle store.
- */
-#define LOGOFF_QUIET 16
-#endif
-
-#if !defined(LOGOFF_COMPLETE)
-/**
- * Output: the logoff was accepted.
- */
-#define LOGOFF_COMPLETE 65536
-#endif
-
-#if !defined(LOGOFF_INBOUND)
-/**
- * Output and activity: a message is being received into the store.
- */
-#define LOGOFF_INBOUND 131072
-#endif
-
-#if !defined(LOGOFF_OUTBOUND)
-/**
- * Output and activity: a message is being sent from the store.
- */
-#define LOGOFF_OUTBOUND 262144
-#endif
-
-#if !defined(LOGOFF_OUTBOUND_QUEUE)
-/**
- * Output and activity: messages wait in the store's outbound queue.
- */
-#define LOGOFF_OUTBOUND_QUEUE 524288
-#endif
-
-#if !defined(FLUSH_UPLOAD)
-/**
- * FlushQueues: flush the outbound queue.
- */
-#define FLUSH_UPLOAD 2
-#endif
-
-#if !defined(FLUSH_DOWNLOAD)
-/**
- * FlushQueues: flush the inbound queue.
- */
-#define FLUSH_DOWNLOAD 4
-#endif
-
-#if !defined(FLUSH_FORCE)
-/**
- * FlushQueues: flush even if it takes long.
- */
-#define FLUSH_FORCE 8
-#endif
-
-#if !defined(FLUSH_NO_UI)
-/**
- * FlushQueues: show no user interface.
- */
-#define FLUSH_NO_UI 16
-#endif
-
-#if !defined(S_OK)
-/**
- * Success.
- */
-#define S_OK 0
-#endif
-
-#if !defined(MAPI_E_CALL_FAILED)
-/**
- * 0x80004005: an unexpected failure (a panic inside the library, an unknown failure of a callback).
- */
-#define MAPI_E_CALL_FAILED (int32_t)2147500037u
-#endif
-
-#if !defined(MAPI_E_NOT_ENOUGH_MEMORY)
-/**
- * 0x8007000E: not enough memory.
- */
-#define MAPI_E_NOT_ENOUGH_MEMORY (int32_t)2147942414u
-#endif
-
-#if !defined(MAPI_E_INVALID_PARAMETER)
-/**
- * 0x80070057: a NULL required pointer, a string that is not UTF-8, an empty id, or an invalid combination of mode flags.
- */
-#define MAPI_E_INVALID_PARAMETER (int32_t)2147942487u
-#endif
-
-#if !defined(MAPI_E_NO_ACCESS)
-/**
- * 0x80070005: the store's logoff forbids starting this transfer.
- */
-#define MAPI_E_NO_ACCESS (int32_t)2147942405u
-#endif
-
-#if !defined(MAPI_E_NO_SUPPORT)
-/**
- * 0x80040102: not supported.
- */
-#define MAPI_E_NO_SUPPORT (int32_t)2147746050u
-#endif
-
-#if !defined(MAPI_E_UNKNOWN_FLAGS)
-/**
- * 0x80040106: a flag bit the protocol does not define.
- */
-#define MAPI_E_UNKNOWN_FLAGS (int32_t)2147746054u
-#endif
-
-#if !defined(MAPI_E_INVALID_OBJECT)
-/**
- * 0x80040108: the store was logged off by logoff_transports, or the spooler is closed.
- */
-#define MAPI_E_INVALID_OBJECT (int32_t)2147746056u
-#endif
-
-#if !defined(MAPI_E_BUSY)
-/**
- * 0x8004010B: another logoff_transports of this handle is under way.
- */
-#define MAPI_E_BUSY (int32_t)2147746059u
-#endif
-
-#if !defined(MAPI_E_NOT_FOUND)
-/**
- * 0x8004010F: nothing of that kind is queued or in flight (or no such registration).
- */
-#define MAPI_E_NOT_FOUND (int32_t)2147746063u
-#endif
-
-#if !defined(MAPI_E_TIMEOUT)
-/**
- * 0x80040401: the PURGE deadline passed; the logoff goes on as NO_WAIT.
- */
-#define MAPI_E_TIMEOUT (int32_t)2147746817u
-#endif
-
-/**
- * Context bit of mapi_logoff_decide: another client has the same store open in the profile.
- */
-#define MAPI_LOGOFF_SHARED 1
-
-/**
- * Context bit of mapi_logoff_decide: lenient validation (no mode means ABORT, several mean
- * the most cautious: QUIET > ABORT > ORDERLY > NO_WAIT > PURGE).
- */
-#define MAPI_LOGOFF_LENIENT 2
 
 /**
  * Decision release: nothing changes; the activity is reported.
@@ -266,6 +109,11 @@
 #define MAPI_LOGOFF_EVENT_UNDRAINED 7
 
 /**
+ * The machine registry could not be read, so the store counted as shared.
+ */
+#define MAPI_LOGOFF_EVENT_REGISTRY_UNREADABLE 8
+
+/**
  * `deadline_ms` of mapi_logoff_spooler_close: use the
  * spooler's close deadline (its option, 30 s unless set).
  */
@@ -279,7 +127,7 @@
 /**
  * Minor version of the library this header belongs to.
  */
-#define MAPI_LOGOFF_VERSION_MINOR 1
+#define MAPI_LOGOFF_VERSION_MINOR 2
 
 /**
  * Patch version of the library this header belongs to.
@@ -320,20 +168,20 @@ typedef struct {
   /**
    * Written back to the caller's flags: LOGOFF_COMPLETE and/or the activity bits.
    */
-  uint32_t out_flags;
+  mapi_logoff_ulong out_flags;
   /**
    * What happens to the store: MAPI_LOGOFF_RELEASE_REFUSED, _NOW or _WHEN_DRAINED.
    */
-  uint32_t release;
+  mapi_logoff_ulong release;
   /**
    * FLUSH_* flags passed to every transport's flush_queues; 0 means no call.
    */
-  uint32_t flush_flags;
+  mapi_logoff_ulong flush_flags;
   /**
    * What may still start for the store: LOGOFF_INBOUND (new receptions), LOGOFF_OUTBOUND
    * (sends of queued messages), LOGOFF_OUTBOUND_QUEUE (new submissions).
    */
-  uint32_t allowed;
+  mapi_logoff_ulong allowed;
   /**
    * Whether control returns only once the store is released (PURGE).
    */
@@ -376,12 +224,12 @@ typedef struct {
   /**
    * The store's activity: LOGOFF_INBOUND | LOGOFF_OUTBOUND | LOGOFF_OUTBOUND_QUEUE.
    */
-  uint32_t activity;
+  mapi_logoff_ulong activity;
   /**
    * What may start: LOGOFF_INBOUND (receptions), LOGOFF_OUTBOUND (sends of queued
    * messages), LOGOFF_OUTBOUND_QUEUE (submissions).
    */
-  uint32_t allowed;
+  mapi_logoff_ulong allowed;
   /**
    * Clients of this spooler holding the store open.
    */
@@ -389,7 +237,7 @@ typedef struct {
   /**
    * The LOGOFF_* mode of a logoff under way (waiting for the store to drain), or 0.
    */
-  uint32_t pending_mode;
+  mapi_logoff_ulong pending_mode;
   /**
    * Whether the store has been released and not opened again.
    */
@@ -405,7 +253,9 @@ typedef struct {
  * on after the PURGE returned MAPI_E_TIMEOUT. It may report activity (for example end a send)
  * and read state.
  */
-typedef int32_t (*mapi_logoff_flush_queues_fn)(void *ctx, const char *store_id, uint32_t flush_flags);
+typedef mapi_logoff_hresult (*mapi_logoff_flush_queues_fn)(void *ctx,
+                                                           const char *store_id,
+                                                           mapi_logoff_ulong flush_flags);
 
 /**
  * Frees a callback's `ctx`. Called exactly once, on any thread, when the library holds no
@@ -431,11 +281,11 @@ typedef struct {
   /**
    * The LOGOFF_* input mode of the logoff this event belongs to, or 0.
    */
-  uint32_t mode_flag;
+  mapi_logoff_ulong mode_flag;
   /**
    * The decision's out_flags; the store's activity for MAPI_LOGOFF_EVENT_UNDRAINED.
    */
-  uint32_t out_flags;
+  mapi_logoff_ulong out_flags;
   /**
    * Whether `decision` is set (MAPI_LOGOFF_EVENT_DECIDED and _REFUSED).
    */
@@ -469,54 +319,369 @@ typedef void (*mapi_logoff_event_fn)(void *ctx, const mapi_logoff_event *event);
  * `mapi_logoff_store_logoff_transports`, and exactly once by the final release unless a
  * logoff_transports already answered LOGOFF_COMPLETE. Runs on the thread of that call.
  */
-typedef int32_t (*mapi_logoff_store_logoff_transports_fn)(void *ctx, uint32_t *flags);
+typedef mapi_logoff_hresult (*mapi_logoff_store_logoff_transports_fn)(void *ctx,
+                                                                      mapi_logoff_ulong *flags);
+
+/**
+ * Input mode: log off without waiting; queued messages are still sent. (MAPI: `LOGOFF_NO_WAIT`)
+ */
+#define MAPI_LOGOFF_NO_WAIT 1
+
+/**
+ * Input mode: let in-flight transfers finish, start nothing new. (MAPI: `LOGOFF_ORDERLY`)
+ */
+#define MAPI_LOGOFF_ORDERLY 2
+
+/**
+ * Input mode: NO_WAIT plus FlushQueues on every transport; the caller waits. (MAPI: `LOGOFF_PURGE`)
+ */
+#define MAPI_LOGOFF_PURGE 4
+
+/**
+ * Input mode: stop pending work unless a transfer is in flight. (MAPI: `LOGOFF_ABORT`)
+ */
+#define MAPI_LOGOFF_ABORT 8
+
+/**
+ * Input mode: log off only an idle store. (MAPI: `LOGOFF_QUIET`)
+ */
+#define MAPI_LOGOFF_QUIET 16
+
+/**
+ * Output: the logoff was accepted. (MAPI: `LOGOFF_COMPLETE`)
+ */
+#define MAPI_LOGOFF_COMPLETE 65536
+
+/**
+ * Output and activity: a message is being received into the store. (MAPI: `LOGOFF_INBOUND`)
+ */
+#define MAPI_LOGOFF_INBOUND 131072
+
+/**
+ * Output and activity: a message is being sent from the store. (MAPI: `LOGOFF_OUTBOUND`)
+ */
+#define MAPI_LOGOFF_OUTBOUND 262144
+
+/**
+ * Output and activity: messages wait in the store's outbound queue. (MAPI: `LOGOFF_OUTBOUND_QUEUE`)
+ */
+#define MAPI_LOGOFF_OUTBOUND_QUEUE 524288
+
+/**
+ * FlushQueues: flush the outbound queue. (MAPI: `FLUSH_UPLOAD`)
+ */
+#define MAPI_LOGOFF_FLUSH_UPLOAD 2
+
+/**
+ * FlushQueues: flush the inbound queue. (MAPI: `FLUSH_DOWNLOAD`)
+ */
+#define MAPI_LOGOFF_FLUSH_DOWNLOAD 4
+
+/**
+ * FlushQueues: flush even if it takes long. (MAPI: `FLUSH_FORCE`)
+ */
+#define MAPI_LOGOFF_FLUSH_FORCE 8
+
+/**
+ * FlushQueues: show no user interface. (MAPI: `FLUSH_NO_UI`)
+ */
+#define MAPI_LOGOFF_FLUSH_NO_UI 16
+
+/**
+ * Success. (MAPI: `S_OK`)
+ */
+#define MAPI_LOGOFF_S_OK 0
+
+/**
+ * 0x80004005: an unexpected failure (a panic inside the library, an unknown failure of a callback). (MAPI: `MAPI_E_CALL_FAILED`)
+ */
+#define MAPI_LOGOFF_E_CALL_FAILED (mapi_logoff_hresult)2147500037u
+
+/**
+ * 0x8007000E: not enough memory. (MAPI: `MAPI_E_NOT_ENOUGH_MEMORY`)
+ */
+#define MAPI_LOGOFF_E_NOT_ENOUGH_MEMORY (mapi_logoff_hresult)2147942414u
+
+/**
+ * 0x80070057: a NULL required pointer, a string that is not UTF-8, an empty id, or (strict validation only) no mode flag or several. (MAPI: `MAPI_E_INVALID_PARAMETER`)
+ */
+#define MAPI_LOGOFF_E_INVALID_PARAMETER (mapi_logoff_hresult)2147942487u
+
+/**
+ * 0x80070005: the store's logoff forbids starting this transfer, or the registry directory is unsafe. (MAPI: `MAPI_E_NO_ACCESS`)
+ */
+#define MAPI_LOGOFF_E_NO_ACCESS (mapi_logoff_hresult)2147942405u
+
+/**
+ * 0x80040102: not supported. (MAPI: `MAPI_E_NO_SUPPORT`)
+ */
+#define MAPI_LOGOFF_E_NO_SUPPORT (mapi_logoff_hresult)2147746050u
+
+/**
+ * 0x80040106: a flag bit the protocol does not define. (MAPI: `MAPI_E_UNKNOWN_FLAGS`)
+ */
+#define MAPI_LOGOFF_E_UNKNOWN_FLAGS (mapi_logoff_hresult)2147746054u
+
+/**
+ * 0x80040108: the store was logged off by logoff_transports, or the spooler is closed. (MAPI: `MAPI_E_INVALID_OBJECT`)
+ */
+#define MAPI_LOGOFF_E_INVALID_OBJECT (mapi_logoff_hresult)2147746056u
+
+/**
+ * 0x8004010B: another logoff_transports of this handle is under way. (MAPI: `MAPI_E_BUSY`)
+ */
+#define MAPI_LOGOFF_E_BUSY (mapi_logoff_hresult)2147746059u
+
+/**
+ * 0x8004010F: nothing of that kind is queued or in flight (or no such registration). (MAPI: `MAPI_E_NOT_FOUND`)
+ */
+#define MAPI_LOGOFF_E_NOT_FOUND (mapi_logoff_hresult)2147746063u
+
+/**
+ * 0x80040401: the PURGE deadline passed; the logoff goes on as NO_WAIT. (MAPI: `MAPI_E_TIMEOUT`)
+ */
+#define MAPI_LOGOFF_E_TIMEOUT (mapi_logoff_hresult)2147746817u
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(LOGOFF_NO_WAIT))
+/**
+ * `MAPI_LOGOFF_NO_WAIT` under its MAPI name.
+ */
+#define LOGOFF_NO_WAIT MAPI_LOGOFF_NO_WAIT
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(LOGOFF_ORDERLY))
+/**
+ * `MAPI_LOGOFF_ORDERLY` under its MAPI name.
+ */
+#define LOGOFF_ORDERLY MAPI_LOGOFF_ORDERLY
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(LOGOFF_PURGE))
+/**
+ * `MAPI_LOGOFF_PURGE` under its MAPI name.
+ */
+#define LOGOFF_PURGE MAPI_LOGOFF_PURGE
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(LOGOFF_ABORT))
+/**
+ * `MAPI_LOGOFF_ABORT` under its MAPI name.
+ */
+#define LOGOFF_ABORT MAPI_LOGOFF_ABORT
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(LOGOFF_QUIET))
+/**
+ * `MAPI_LOGOFF_QUIET` under its MAPI name.
+ */
+#define LOGOFF_QUIET MAPI_LOGOFF_QUIET
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(LOGOFF_COMPLETE))
+/**
+ * `MAPI_LOGOFF_COMPLETE` under its MAPI name.
+ */
+#define LOGOFF_COMPLETE MAPI_LOGOFF_COMPLETE
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(LOGOFF_INBOUND))
+/**
+ * `MAPI_LOGOFF_INBOUND` under its MAPI name.
+ */
+#define LOGOFF_INBOUND MAPI_LOGOFF_INBOUND
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(LOGOFF_OUTBOUND))
+/**
+ * `MAPI_LOGOFF_OUTBOUND` under its MAPI name.
+ */
+#define LOGOFF_OUTBOUND MAPI_LOGOFF_OUTBOUND
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(LOGOFF_OUTBOUND_QUEUE))
+/**
+ * `MAPI_LOGOFF_OUTBOUND_QUEUE` under its MAPI name.
+ */
+#define LOGOFF_OUTBOUND_QUEUE MAPI_LOGOFF_OUTBOUND_QUEUE
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(FLUSH_UPLOAD))
+/**
+ * `MAPI_LOGOFF_FLUSH_UPLOAD` under its MAPI name.
+ */
+#define FLUSH_UPLOAD MAPI_LOGOFF_FLUSH_UPLOAD
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(FLUSH_DOWNLOAD))
+/**
+ * `MAPI_LOGOFF_FLUSH_DOWNLOAD` under its MAPI name.
+ */
+#define FLUSH_DOWNLOAD MAPI_LOGOFF_FLUSH_DOWNLOAD
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(FLUSH_FORCE))
+/**
+ * `MAPI_LOGOFF_FLUSH_FORCE` under its MAPI name.
+ */
+#define FLUSH_FORCE MAPI_LOGOFF_FLUSH_FORCE
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(FLUSH_NO_UI))
+/**
+ * `MAPI_LOGOFF_FLUSH_NO_UI` under its MAPI name.
+ */
+#define FLUSH_NO_UI MAPI_LOGOFF_FLUSH_NO_UI
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(S_OK))
+/**
+ * `MAPI_LOGOFF_S_OK` under its MAPI name.
+ */
+#define S_OK MAPI_LOGOFF_S_OK
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(MAPI_E_CALL_FAILED))
+/**
+ * `MAPI_LOGOFF_E_CALL_FAILED` under its MAPI name.
+ */
+#define MAPI_E_CALL_FAILED MAPI_LOGOFF_E_CALL_FAILED
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(MAPI_E_NOT_ENOUGH_MEMORY))
+/**
+ * `MAPI_LOGOFF_E_NOT_ENOUGH_MEMORY` under its MAPI name.
+ */
+#define MAPI_E_NOT_ENOUGH_MEMORY MAPI_LOGOFF_E_NOT_ENOUGH_MEMORY
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(MAPI_E_INVALID_PARAMETER))
+/**
+ * `MAPI_LOGOFF_E_INVALID_PARAMETER` under its MAPI name.
+ */
+#define MAPI_E_INVALID_PARAMETER MAPI_LOGOFF_E_INVALID_PARAMETER
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(MAPI_E_NO_ACCESS))
+/**
+ * `MAPI_LOGOFF_E_NO_ACCESS` under its MAPI name.
+ */
+#define MAPI_E_NO_ACCESS MAPI_LOGOFF_E_NO_ACCESS
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(MAPI_E_NO_SUPPORT))
+/**
+ * `MAPI_LOGOFF_E_NO_SUPPORT` under its MAPI name.
+ */
+#define MAPI_E_NO_SUPPORT MAPI_LOGOFF_E_NO_SUPPORT
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(MAPI_E_UNKNOWN_FLAGS))
+/**
+ * `MAPI_LOGOFF_E_UNKNOWN_FLAGS` under its MAPI name.
+ */
+#define MAPI_E_UNKNOWN_FLAGS MAPI_LOGOFF_E_UNKNOWN_FLAGS
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(MAPI_E_INVALID_OBJECT))
+/**
+ * `MAPI_LOGOFF_E_INVALID_OBJECT` under its MAPI name.
+ */
+#define MAPI_E_INVALID_OBJECT MAPI_LOGOFF_E_INVALID_OBJECT
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(MAPI_E_BUSY))
+/**
+ * `MAPI_LOGOFF_E_BUSY` under its MAPI name.
+ */
+#define MAPI_E_BUSY MAPI_LOGOFF_E_BUSY
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(MAPI_E_NOT_FOUND))
+/**
+ * `MAPI_LOGOFF_E_NOT_FOUND` under its MAPI name.
+ */
+#define MAPI_E_NOT_FOUND MAPI_LOGOFF_E_NOT_FOUND
+#endif
+
+#if !(defined(MAPI_LOGOFF_NO_MAPI_NAMES) || defined(MAPI_E_TIMEOUT))
+/**
+ * `MAPI_LOGOFF_E_TIMEOUT` under its MAPI name.
+ */
+#define MAPI_E_TIMEOUT MAPI_LOGOFF_E_TIMEOUT
+#endif
+
+/**
+ * Context bit of mapi_logoff_decide: another client has the same store open in the profile.
+ */
+#define MAPI_LOGOFF_DECIDE_SHARED 1
+
+/**
+ * Context bit of mapi_logoff_decide: strict validation (exactly one mode flag, else
+ * MAPI_E_INVALID_PARAMETER). Without it, no mode means ABORT and several mean the most
+ * cautious: QUIET > ABORT > ORDERLY > NO_WAIT > PURGE.
+ */
+#define MAPI_LOGOFF_DECIDE_STRICT 2
+
+/**
+ * Context bit of mapi_logoff_decide: every transfer in flight can be cancelled, so ABORT
+ * cancels them and logs off instead of refusing.
+ */
+#define MAPI_LOGOFF_DECIDE_CANCELLABLE 4
+
+/**
+ * `store_flags` of mapi_logoff_store_new: strict validation of the store's StoreLogoff flags
+ * (exactly one mode flag, else MAPI_E_INVALID_PARAMETER) instead of the lenient default.
+ */
+#define MAPI_LOGOFF_STORE_STRICT 1
 
 #ifdef __cplusplus
 extern "C" {
-#endif // __cplusplus
+#endif /* __cplusplus */
 
 /**
- * The decision table (validation, then the decision) as a pure function: what StoreLogoffTransports does
- * for `flags` (one LOGOFF_* mode; output bits are ignored) on a store with `activity`
- * (LOGOFF_INBOUND | LOGOFF_OUTBOUND | LOGOFF_OUTBOUND_QUEUE) in `context`
- * (MAPI_LOGOFF_SHARED | MAPI_LOGOFF_LENIENT).
+ * The decision table (validation, then the decision) as a pure function: what
+ * StoreLogoffTransports does for `flags` (a LOGOFF_* mode; output bits are ignored) on a store
+ * with `activity` (LOGOFF_INBOUND | LOGOFF_OUTBOUND | LOGOFF_OUTBOUND_QUEUE) in `context`
+ * (MAPI_LOGOFF_DECIDE_SHARED | MAPI_LOGOFF_DECIDE_STRICT | MAPI_LOGOFF_DECIDE_CANCELLABLE).
  *
  * Checks, in this order: context bits (MAPI_E_UNKNOWN_FLAGS), flags (MAPI_E_UNKNOWN_FLAGS for
- * undefined bits; MAPI_E_INVALID_PARAMETER for no mode or several unless lenient), activity
+ * undefined bits; with MAPI_LOGOFF_DECIDE_STRICT, MAPI_E_INVALID_PARAMETER for no mode or
+ * several; without it no mode means ABORT and several the most cautious), activity
  * bits (MAPI_E_UNKNOWN_FLAGS). On S_OK writes `*out`; on failure leaves it unchanged.
  * `out` is required. Pure and thread-safe.
  */
-int32_t mapi_logoff_decide(uint32_t flags,
-                           uint32_t activity,
-                           uint32_t context,
-                           mapi_logoff_decision *out);
+mapi_logoff_hresult mapi_logoff_decide(mapi_logoff_ulong flags,
+                                       mapi_logoff_ulong activity,
+                                       mapi_logoff_ulong context,
+                                       mapi_logoff_decision *out);
 
 /**
  * Does nothing and returns S_OK: a call into the library that costs only the call itself,
  * taking the same arguments as mapi_logoff_decide. For benchmarks (scripts/bench), which
  * compare the library's calls with this floor. Never reads or writes `out`. Thread-safe.
  */
-int32_t mapi_logoff_noop(uint32_t flags,
-                         uint32_t activity,
-                         uint32_t context,
-                         mapi_logoff_decision *out);
+mapi_logoff_hresult mapi_logoff_noop(mapi_logoff_ulong flags,
+                                     mapi_logoff_ulong activity,
+                                     mapi_logoff_ulong context,
+                                     mapi_logoff_decision *out);
 
 /**
  * The MAPI name of `hresult`: "S_OK", "MAPI_E_INVALID_PARAMETER", ..., or "UNKNOWN" for a code
  * that is not one of the library's. Static: never freed, never NULL. Thread-safe.
  */
-const char *mapi_logoff_error_name(int32_t hresult);
+const char *mapi_logoff_error_name(mapi_logoff_hresult hresult);
 
 /**
  * A one-line English message for `hresult` ("MAPI_E_NOT_FOUND: nothing of that kind is
  * queued or in flight"), or "UNKNOWN: not an HRESULT of mapi-logoff". Static: never freed,
  * never NULL. Thread-safe.
  */
-const char *mapi_logoff_error_message(int32_t hresult);
+const char *mapi_logoff_error_message(mapi_logoff_hresult hresult);
 
 /**
  * The name of a MAPI_LOGOFF_EVENT_* kind: "decided", "refused", "released",
- * "release_deferred", "timed_out", "flush_failed", "undrained"; NULL for any other value.
+ * "release_deferred", "timed_out", "flush_failed", "undrained", "registry_unreadable"; NULL
+ * for any other value.
  * Static. Thread-safe.
  */
 const char *mapi_logoff_event_kind_name(uint32_t kind);
@@ -535,11 +700,11 @@ uint32_t mapi_logoff_version_number(void);
 
 /**
  * Creates an options builder with the defaults: PURGE deadline 30 s, close deadline 30 s,
- * strict validation, cross-process sharing on, registry in $MAPI_LOGOFF_RUNTIME_DIR (else
+ * lenient validation (as real MAPI), cross-process sharing on, registry in $MAPI_LOGOFF_RUNTIME_DIR (else
  * $XDG_RUNTIME_DIR/mapi-logoff, else the temp dir). On S_OK `*out` owns a new builder (free it
  * with mapi_logoff_spooler_options_free); otherwise `*out` is unchanged. `out` is required.
  */
-int32_t mapi_logoff_spooler_options_new(mapi_logoff_spooler_options **out);
+mapi_logoff_hresult mapi_logoff_spooler_options_new(mapi_logoff_spooler_options **out);
 
 /**
  * Frees an options builder. NULL does nothing. Spoolers created from it are not affected.
@@ -549,36 +714,38 @@ void mapi_logoff_spooler_options_free(mapi_logoff_spooler_options *options);
 /**
  * Sets how long a PURGE waits for the store's release before it returns MAPI_E_TIMEOUT.
  */
-int32_t mapi_logoff_spooler_options_set_purge_deadline_ms(mapi_logoff_spooler_options *options,
-                                                          uint64_t deadline_ms);
+mapi_logoff_hresult mapi_logoff_spooler_options_set_purge_deadline_ms(mapi_logoff_spooler_options *options,
+                                                                      uint64_t deadline_ms);
 
 /**
  * Sets how long mapi_logoff_spooler_close (with MAPI_LOGOFF_DEADLINE_DEFAULT) waits for open
  * stores to drain.
  */
-int32_t mapi_logoff_spooler_options_set_close_deadline_ms(mapi_logoff_spooler_options *options,
-                                                          uint64_t deadline_ms);
+mapi_logoff_hresult mapi_logoff_spooler_options_set_close_deadline_ms(mapi_logoff_spooler_options *options,
+                                                                      uint64_t deadline_ms);
 
 /**
- * Opts in to lenient validation for StoreLogoffTransports and for StoreLogoff of
- * the stores the spooler opens: no mode means ABORT, several mean the most cautious.
+ * Opts in to strict validation for StoreLogoffTransports and for StoreLogoff of the stores
+ * the spooler opens: exactly one mode flag, else MAPI_E_INVALID_PARAMETER. The default is
+ * lenient, as real MAPI: no mode means ABORT, several mean the most cautious.
  */
-int32_t mapi_logoff_spooler_options_set_lenient(mapi_logoff_spooler_options *options, bool lenient);
+mapi_logoff_hresult mapi_logoff_spooler_options_set_strict(mapi_logoff_spooler_options *options,
+                                                           bool strict);
 
 /**
  * Turns sharing through the machine registry on (the default) or off. Off: only clients of
  * this spooler make a store shared, and no registry file is touched.
  */
-int32_t mapi_logoff_spooler_options_set_cross_process(mapi_logoff_spooler_options *options,
-                                                      bool cross_process);
+mapi_logoff_hresult mapi_logoff_spooler_options_set_cross_process(mapi_logoff_spooler_options *options,
+                                                                  bool cross_process);
 
 /**
  * Sets the directory of the machine registry (a path, copied: any bytes but NUL on Unix,
  * UTF-8 elsewhere; empty is MAPI_E_INVALID_PARAMETER). NULL goes
  * back to the default ($MAPI_LOGOFF_RUNTIME_DIR, ...).
  */
-int32_t mapi_logoff_spooler_options_set_runtime_dir(mapi_logoff_spooler_options *options,
-                                                    const char *dir);
+mapi_logoff_hresult mapi_logoff_spooler_options_set_runtime_dir(mapi_logoff_spooler_options *options,
+                                                                const char *dir);
 
 /**
  * Creates the spooler of `profile` (a non-empty UTF-8 name) with the default options (see
@@ -586,14 +753,14 @@ int32_t mapi_logoff_spooler_options_set_runtime_dir(mapi_logoff_spooler_options 
  * spooler (free it with mapi_logoff_spooler_free); otherwise `*out` is unchanged.
  * MAPI_E_CALL_FAILED if the registry directory cannot be created.
  */
-int32_t mapi_logoff_spooler_new(const char *profile, mapi_logoff_spooler **out);
+mapi_logoff_hresult mapi_logoff_spooler_new(const char *profile, mapi_logoff_spooler **out);
 
 /**
  * As mapi_logoff_spooler_new, with `options` (copied; the builder stays the caller's).
  */
-int32_t mapi_logoff_spooler_new_with_options(const char *profile,
-                                             const mapi_logoff_spooler_options *options,
-                                             mapi_logoff_spooler **out);
+mapi_logoff_hresult mapi_logoff_spooler_new_with_options(const char *profile,
+                                                         const mapi_logoff_spooler_options *options,
+                                                         mapi_logoff_spooler **out);
 
 /**
  * Frees the caller's spooler handle. NULL does nothing. It neither closes the spooler nor
@@ -607,7 +774,8 @@ void mapi_logoff_spooler_free(mapi_logoff_spooler *spooler);
 /**
  * Sets the PURGE deadline (milliseconds) for logoffs that start from now on.
  */
-int32_t mapi_logoff_spooler_set_purge_deadline(mapi_logoff_spooler *spooler, uint64_t deadline_ms);
+mapi_logoff_hresult mapi_logoff_spooler_set_purge_deadline(mapi_logoff_spooler *spooler,
+                                                           uint64_t deadline_ms);
 
 /**
  * Opens a client's handle on `store_id` (non-empty UTF-8; hex-encode a binary entry id),
@@ -616,55 +784,60 @@ int32_t mapi_logoff_spooler_set_purge_deadline(mapi_logoff_spooler *spooler, uin
  * `*out` is unchanged and nothing was opened. MAPI_E_INVALID_OBJECT once the spooler is
  * closed.
  */
-int32_t mapi_logoff_store_open(mapi_logoff_spooler *spooler,
-                               const char *store_id,
-                               mapi_logoff_store **out);
+mapi_logoff_hresult mapi_logoff_store_open(mapi_logoff_spooler *spooler,
+                                           const char *store_id,
+                                           mapi_logoff_store **out);
 
 /**
  * A transport submitted a message to the store's outbound queue. MAPI_E_NO_ACCESS when new
  * submissions are closed.
  */
-int32_t mapi_logoff_spooler_submit(mapi_logoff_spooler *spooler, const char *store_id);
+mapi_logoff_hresult mapi_logoff_spooler_submit(mapi_logoff_spooler *spooler, const char *store_id);
 
 /**
  * A transport starts sending a queued message. MAPI_E_NO_ACCESS when sends are closed,
  * MAPI_E_NOT_FOUND when the queue is empty.
  */
-int32_t mapi_logoff_spooler_begin_send(mapi_logoff_spooler *spooler, const char *store_id);
+mapi_logoff_hresult mapi_logoff_spooler_begin_send(mapi_logoff_spooler *spooler,
+                                                   const char *store_id);
 
 /**
  * A send ended: `sent`, or not sent and back in the queue. MAPI_E_NOT_FOUND when no send is
  * in flight. May release a store whose logoff waited for it to drain.
  */
-int32_t mapi_logoff_spooler_end_send(mapi_logoff_spooler *spooler, const char *store_id, bool sent);
+mapi_logoff_hresult mapi_logoff_spooler_end_send(mapi_logoff_spooler *spooler,
+                                                 const char *store_id,
+                                                 bool sent);
 
 /**
  * A transport starts receiving a message into the store. MAPI_E_NO_ACCESS when receptions
  * are closed.
  */
-int32_t mapi_logoff_spooler_begin_receive(mapi_logoff_spooler *spooler, const char *store_id);
+mapi_logoff_hresult mapi_logoff_spooler_begin_receive(mapi_logoff_spooler *spooler,
+                                                      const char *store_id);
 
 /**
  * A reception ended; the message is in the store. MAPI_E_NOT_FOUND when no reception is in
  * flight. May release a store whose logoff waited for it to drain.
  */
-int32_t mapi_logoff_spooler_end_receive(mapi_logoff_spooler *spooler, const char *store_id);
+mapi_logoff_hresult mapi_logoff_spooler_end_receive(mapi_logoff_spooler *spooler,
+                                                    const char *store_id);
 
 /**
  * Writes the store's activity (LOGOFF_INBOUND | LOGOFF_OUTBOUND | LOGOFF_OUTBOUND_QUEUE; 0 for
  * a store never mentioned) to `*activity` (required).
  */
-int32_t mapi_logoff_spooler_activity(const mapi_logoff_spooler *spooler,
-                                     const char *store_id,
-                                     uint32_t *activity);
+mapi_logoff_hresult mapi_logoff_spooler_activity(const mapi_logoff_spooler *spooler,
+                                                 const char *store_id,
+                                                 mapi_logoff_ulong *activity);
 
 /**
  * Writes the store's counters to `*stats` (required); all zero, gates closed, for a store
  * never mentioned.
  */
-int32_t mapi_logoff_spooler_stats(const mapi_logoff_spooler *spooler,
-                                  const char *store_id,
-                                  mapi_logoff_store_stats *stats);
+mapi_logoff_hresult mapi_logoff_spooler_stats(const mapi_logoff_spooler *spooler,
+                                              const char *store_id,
+                                              mapi_logoff_store_stats *stats);
 
 /**
  * Registers a transport: every PURGE calls `flush_queues(ctx, store_id, flush_flags)`. `ctx`
@@ -672,17 +845,17 @@ int32_t mapi_logoff_spooler_stats(const mapi_logoff_spooler *spooler,
  * mapi_logoff_spooler_remove_transport, or when the spooler itself goes). On S_OK writes the
  * registration's id to `*id` (optional). `flush_queues` is required.
  */
-int32_t mapi_logoff_spooler_add_transport(mapi_logoff_spooler *spooler,
-                                          mapi_logoff_flush_queues_fn flush_queues,
-                                          void *ctx,
-                                          mapi_logoff_free_fn free_ctx,
-                                          uint64_t *id);
+mapi_logoff_hresult mapi_logoff_spooler_add_transport(mapi_logoff_spooler *spooler,
+                                                      mapi_logoff_flush_queues_fn flush_queues,
+                                                      void *ctx,
+                                                      mapi_logoff_free_fn free_ctx,
+                                                      uint64_t *id);
 
 /**
  * Unregisters a transport: no new flush_queues call starts (one under way finishes), and its
  * free_ctx runs once none is running. MAPI_E_NOT_FOUND for an unknown id.
  */
-int32_t mapi_logoff_spooler_remove_transport(mapi_logoff_spooler *spooler, uint64_t id);
+mapi_logoff_hresult mapi_logoff_spooler_remove_transport(mapi_logoff_spooler *spooler, uint64_t id);
 
 /**
  * Subscribes to the spooler's events: every decision, release, timeout, failed flush and
@@ -690,17 +863,17 @@ int32_t mapi_logoff_spooler_remove_transport(mapi_logoff_spooler *spooler, uint6
  * library no longer needs it. On S_OK writes the subscription's id to `*id` (optional).
  * `on_event` is required.
  */
-int32_t mapi_logoff_spooler_subscribe(mapi_logoff_spooler *spooler,
-                                      mapi_logoff_event_fn on_event,
-                                      void *ctx,
-                                      mapi_logoff_free_fn free_ctx,
-                                      uint64_t *id);
+mapi_logoff_hresult mapi_logoff_spooler_subscribe(mapi_logoff_spooler *spooler,
+                                                  mapi_logoff_event_fn on_event,
+                                                  void *ctx,
+                                                  mapi_logoff_free_fn free_ctx,
+                                                  uint64_t *id);
 
 /**
  * Ends a subscription: no new call starts (one under way finishes), and its free_ctx runs
  * once none is running. MAPI_E_NOT_FOUND for an unknown id.
  */
-int32_t mapi_logoff_spooler_unsubscribe(mapi_logoff_spooler *spooler, uint64_t id);
+mapi_logoff_hresult mapi_logoff_spooler_unsubscribe(mapi_logoff_spooler *spooler, uint64_t id);
 
 /**
  * Closes the spooler: logs off, ORDERLY, every store still open or draining, and waits up to
@@ -712,48 +885,55 @@ int32_t mapi_logoff_spooler_unsubscribe(mapi_logoff_spooler *spooler, uint64_t i
  * second close too. Stores still held are released as usual. The handle still needs
  * mapi_logoff_spooler_free.
  */
-int32_t mapi_logoff_spooler_close(mapi_logoff_spooler *spooler,
-                                  uint64_t deadline_ms,
-                                  size_t *released,
-                                  size_t *undrained);
+mapi_logoff_hresult mapi_logoff_spooler_close(mapi_logoff_spooler *spooler,
+                                              uint64_t deadline_ms,
+                                              size_t *released,
+                                              size_t *undrained);
 
 /**
  * Creates a store handle (count 1) on a caller-supplied support: for a provider that runs
  * under a real MAPI subsystem, which owns its own spooler. `store_logoff_transports` (required)
  * is called with `ctx` by mapi_logoff_store_logoff_transports and by the final release;
- * `free_ctx` (optional) frees `ctx` once the handle is gone and no call is running. On S_OK
- * `*out` owns the handle; otherwise `*out` is unchanged and `free_ctx` is not called.
- * StoreLogoff on such a store reports no activity (0).
+ * `free_ctx` (optional) frees `ctx` once the handle is gone and no call is running.
+ * `store_flags` is 0 (lenient validation of StoreLogoff's flags, as real MAPI) or
+ * MAPI_LOGOFF_STORE_STRICT; any other bit is MAPI_E_UNKNOWN_FLAGS. On S_OK `*out` owns the
+ * handle; otherwise `*out` is unchanged and `free_ctx` is not called. StoreLogoff on such a
+ * store writes back only the mode's flag: the store cannot know the activity.
  */
-int32_t mapi_logoff_store_new(mapi_logoff_store_logoff_transports_fn store_logoff_transports,
-                              void *ctx,
-                              mapi_logoff_free_fn free_ctx,
-                              mapi_logoff_store **out);
+mapi_logoff_hresult mapi_logoff_store_new(mapi_logoff_store_logoff_transports_fn store_logoff_transports,
+                                          void *ctx,
+                                          mapi_logoff_free_fn free_ctx,
+                                          mapi_logoff_ulong store_flags,
+                                          mapi_logoff_store **out);
 
 /**
- * IUnknown::AddRef: the new reference count. 0 (and no change) for NULL or a handle whose
- * count already reached 0 in a release still under way.
+ * IUnknown::AddRef: the new reference count, reported saturated at UINT32_MAX (the count
+ * itself is 64 bits wide and never overflows, so a release never comes early). 0 (and no
+ * change) for NULL or a handle whose count already reached 0 in a release still under way.
  */
-uint32_t mapi_logoff_store_add_ref(mapi_logoff_store *store);
+mapi_logoff_ulong mapi_logoff_store_add_ref(mapi_logoff_store *store);
 
 /**
- * IUnknown::Release: the new reference count; 0 for NULL. The release that brings the count
+ * IUnknown::Release: the new reference count (saturated at UINT32_MAX); 0 for NULL. The release that brings the count
  * to 0 calls StoreLogoffTransports exactly once, under any interleaving of threads, with the
  * mode saved by mapi_logoff_store_logoff (LOGOFF_ABORT if none), unless a logoff_transports
  * already answered LOGOFF_COMPLETE; it waits if that mode is PURGE. The handle is then freed:
  * once a release returned 0, no call may start on it.
  */
-uint32_t mapi_logoff_store_release(mapi_logoff_store *store);
+mapi_logoff_ulong mapi_logoff_store_release(mapi_logoff_store *store);
 
 /**
- * IMsgStore::StoreLogoff: validates `*flags` (exactly one LOGOFF_* mode, or the handle's
- * lenient rule; output bits are ignored), saves the mode for the final release (a later call overwrites it) and writes the
- * store's current activity into `*flags` (0 on a store from mapi_logoff_store_new). It logs
- * nothing off. `flags` is required; on failure it is unchanged. MAPI_E_INVALID_OBJECT after a
- * logoff_transports answered LOGOFF_COMPLETE.
+ * IMsgStore::StoreLogoff: validates `*flags` (output bits are ignored; lenient by default: no
+ * mode means LOGOFF_ABORT, several mean the most cautious; strict: exactly one mode), saves
+ * the mode for the final release (a later call overwrites it) and writes back the mode's flag
+ * with the store's current activity, `mode | activity` (just the mode on a store from
+ * mapi_logoff_store_new), so a caller that reuses one variable across stores asks each for
+ * the same mode. It logs nothing off. `flags` is required; on failure it is unchanged.
+ * Returns only S_OK, MAPI_E_UNKNOWN_FLAGS, MAPI_E_INVALID_PARAMETER (NULL, or strict
+ * validation), MAPI_E_INVALID_OBJECT (after a logoff_transports answered LOGOFF_COMPLETE)
+ * or MAPI_E_CALL_FAILED.
  */
-int32_t mapi_logoff_store_logoff(mapi_logoff_store *store,
-                                 uint32_t *flags);
+mapi_logoff_hresult mapi_logoff_store_logoff(mapi_logoff_store *store, mapi_logoff_ulong *flags);
 
 /**
  * Calls StoreLogoffTransports now, on behalf of the provider (the order "Shutting Down a
@@ -765,19 +945,21 @@ int32_t mapi_logoff_store_logoff(mapi_logoff_store *store,
  * logoff_transports of the handle is under way. On a store from mapi_logoff_store_new, a
  * failing HRESULT of the callback is returned as it is.
  */
-int32_t mapi_logoff_store_logoff_transports(mapi_logoff_store *store, uint32_t *flags);
+mapi_logoff_hresult mapi_logoff_store_logoff_transports(mapi_logoff_store *store,
+                                                        mapi_logoff_ulong *flags);
 
 /**
- * Opts this handle in to (or out of) lenient validation of its StoreLogoff flags.
- * MAPI_E_INVALID_OBJECT after a logoff_transports answered LOGOFF_COMPLETE.
+ * Opts this handle in to (or out of) strict validation of its StoreLogoff flags (exactly one
+ * mode flag, else MAPI_E_INVALID_PARAMETER). MAPI_E_INVALID_OBJECT after a logoff_transports
+ * answered LOGOFF_COMPLETE.
  */
-int32_t mapi_logoff_store_set_lenient(mapi_logoff_store *store, bool lenient);
+mapi_logoff_hresult mapi_logoff_store_set_strict(mapi_logoff_store *store, bool strict);
 
 /**
- * The handle's current reference count (0 for NULL). A snapshot: other threads may change
+ * The handle's current reference count, saturated at UINT32_MAX (0 for NULL). A snapshot: other threads may change
  * it at once.
  */
-uint32_t mapi_logoff_store_ref_count(const mapi_logoff_store *store);
+mapi_logoff_ulong mapi_logoff_store_ref_count(const mapi_logoff_store *store);
 
 /**
  * Whether calls other than add_ref/release are still accepted: false for NULL and after a
@@ -786,7 +968,7 @@ uint32_t mapi_logoff_store_ref_count(const mapi_logoff_store *store);
 bool mapi_logoff_store_is_valid(const mapi_logoff_store *store);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}  /* extern "C" */
+#endif  /* __cplusplus */
 
 #endif  /* MAPI_LOGOFF_H */

@@ -46,7 +46,7 @@ static void make_inputs(void) {
   for (int i = 0; i < N_INPUTS; i++) {
     in_flags[i] = modes[i % 5];
     in_activity[i] = activities[(i / 5) % 5];
-    in_context[i] = (i / 25) % 2 ? MAPI_LOGOFF_SHARED : 0;
+    in_context[i] = (i / 25) % 2 ? MAPI_LOGOFF_DECIDE_SHARED : 0;
     mapi_logoff_decision d;
     int32_t hr = mapi_logoff_decide(in_flags[i], in_activity[i], in_context[i], &d);
     if (hr != S_OK) die("mapi_logoff_decide of a valid input", hr);

@@ -29,11 +29,11 @@ function fail(code) {
   return err
 }
 
-export function parseMode(flags, lenient) {
+export function parseMode(flags, strict) {
   const mode = (flags & ~OUTPUT_MASK) >>> 0
   if (mode & ~INPUT_MASK) throw fail('MAPI_E_UNKNOWN_FLAGS')
   if (mode !== 0 && (mode & (mode - 1)) === 0) return mode
-  if (!lenient) throw fail('MAPI_E_INVALID_PARAMETER')
+  if (strict) throw fail('MAPI_E_INVALID_PARAMETER')
   if (mode === 0) return ABORT
   return MOST_CAUTIOUS_FIRST.find((m) => mode & m)
 }
@@ -44,8 +44,9 @@ function decision(outFlags, release, flushFlags, allowed, waits) {
 
 export function decide(flags, activity = 0, options = undefined) {
   const shared = options?.shared ?? false
-  const lenient = options?.lenient ?? false
-  const mode = parseMode(flags, lenient)
+  const strict = options?.strict ?? false
+  const cancellable = options?.cancellable ?? false
+  const mode = parseMode(flags, strict)
   if (activity & ~ACTIVITY_MASK) throw fail('MAPI_E_UNKNOWN_FLAGS')
   const a = activity
   if (shared) return decision(COMPLETE, NOW, 0, ACTIVITY_MASK, false)
@@ -53,7 +54,7 @@ export function decide(flags, activity = 0, options = undefined) {
     case QUIET:
       return a === 0 ? decision(COMPLETE, NOW, 0, 0, false) : decision(a, REFUSED, 0, ACTIVITY_MASK, false)
     case ABORT:
-      return (a & IN_FLIGHT) === 0
+      return (a & IN_FLIGHT) === 0 || cancellable
         ? decision(COMPLETE | (a & OUTBOUND_QUEUE), NOW, 0, 0, false)
         : decision(a, REFUSED, 0, ACTIVITY_MASK, false)
     case ORDERLY:
@@ -67,8 +68,12 @@ export function decide(flags, activity = 0, options = undefined) {
 
 /** `decide` on the C call's words, checking the context bits first. */
 export function decideBits(flags, activity, context) {
-  if (context & ~3) throw fail('MAPI_E_UNKNOWN_FLAGS')
-  return decide(flags, activity, { shared: (context & 1) !== 0, lenient: (context & 2) !== 0 })
+  if (context & ~7) throw fail('MAPI_E_UNKNOWN_FLAGS')
+  return decide(flags, activity, {
+    shared: (context & 1) !== 0,
+    strict: (context & 2) !== 0,
+    cancellable: (context & 4) !== 0,
+  })
 }
 
 class Entry {
@@ -100,7 +105,7 @@ class PureStore {
   logoff(flags) {
     if (this.#refs === 0) throw fail('MAPI_E_INVALID_OBJECT')
     this.#mode = parseMode(flags, false)
-    return this.#spooler.stores.get(this.#id).activity()
+    return (this.#mode | this.#spooler.stores.get(this.#id).activity()) >>> 0
   }
 
   release() {

@@ -25,7 +25,7 @@ from mapi_logoff import (
 INPUT_MASK = 0x1F
 OUTPUT_MASK = 0xF0000
 ACTIVITY_MASK = 0xE0000
-SHARED, LENIENT = 0x1, 0x2
+SHARED, STRICT, CANCELLABLE = 0x1, 0x2, 0x4
 INBOUND, OUTBOUND, OUTBOUND_QUEUE = 0x20000, 0x40000, 0x80000
 IN_FLIGHT = INBOUND | OUTBOUND
 COMPLETE = 0x10000
@@ -33,21 +33,28 @@ NO_WAIT, ORDERLY, PURGE, ABORT, QUIET = 0x1, 0x2, 0x4, 0x8, 0x10
 MOST_CAUTIOUS_FIRST = (QUIET, ABORT, ORDERLY, NO_WAIT, PURGE)
 
 
-def parse_mode(flags: int, lenient: bool) -> int:
+def parse_mode(flags: int, strict: bool) -> int:
     mode = flags & ~OUTPUT_MASK
     if mode & ~INPUT_MASK:
         raise UnknownFlagsError()
     if mode and mode & (mode - 1) == 0:
         return mode
-    if not lenient:
+    if strict:
         raise InvalidParameterError()
     if mode == 0:
         return ABORT
     return next(m for m in MOST_CAUTIOUS_FIRST if mode & m)
 
 
-def decide(flags: int, activity: int = 0, *, shared: bool = False, lenient: bool = False):
-    mode = parse_mode(flags, lenient)
+def decide(
+    flags: int,
+    activity: int = 0,
+    *,
+    shared: bool = False,
+    strict: bool = False,
+    cancellable: bool = False,
+):
+    mode = parse_mode(flags, strict)
     if activity & ~ACTIVITY_MASK:
         raise UnknownFlagsError()
     a = activity
@@ -59,7 +66,7 @@ def decide(flags: int, activity: int = 0, *, shared: bool = False, lenient: bool
         else:
             out, release, flush, allowed, waits = a, 0, 0, ACTIVITY_MASK, False
     elif mode == ABORT:
-        if a & IN_FLIGHT == 0:
+        if a & IN_FLIGHT == 0 or cancellable:
             out, release, flush, allowed, waits = COMPLETE | (a & OUTBOUND_QUEUE), 1, 0, 0, False
         else:
             out, release, flush, allowed, waits = a, 0, 0, ACTIVITY_MASK, False
@@ -78,9 +85,15 @@ def decide(flags: int, activity: int = 0, *, shared: bool = False, lenient: bool
 
 def decide_bits(flags: int, activity: int, context: int):
     """``decide`` on the C call's words, checking the context bits first."""
-    if context & ~(SHARED | LENIENT):
+    if context & ~(SHARED | STRICT | CANCELLABLE):
         raise UnknownFlagsError()
-    return decide(flags, activity, shared=bool(context & SHARED), lenient=bool(context & LENIENT))
+    return decide(
+        flags,
+        activity,
+        shared=bool(context & SHARED),
+        strict=bool(context & STRICT),
+        cancellable=bool(context & CANCELLABLE),
+    )
 
 
 class _Entry:
@@ -112,7 +125,7 @@ class PureStore:
         if self._refs == 0:
             raise InvalidObjectError()
         self._mode = parse_mode(flags, False)
-        return LogoffFlags(self._spooler._stores[self._id].activity())
+        return LogoffFlags(self._mode | self._spooler._stores[self._id].activity())
 
     def release(self) -> int:
         if self._refs == 0:

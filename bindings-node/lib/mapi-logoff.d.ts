@@ -78,8 +78,10 @@ export interface Decision {
 export interface DecideOptions {
   /** Another client has the same store open. */
   shared?: boolean
-  /** No flag means ABORT, several mean the most cautious. */
-  lenient?: boolean
+  /** Strict validation: exactly one mode flag. Without it, no flag means ABORT and several mean the most cautious. */
+  strict?: boolean
+  /** Every transfer in flight can be cancelled: ABORT cancels them and logs off. */
+  cancellable?: boolean
 }
 
 /** The decision table: what StoreLogoffTransports decides for `flags` and `activity`. */
@@ -90,8 +92,8 @@ export interface SpoolerOptions {
   purgeDeadlineMs?: number
   /** How long close() waits for open stores to drain (default 30000). */
   closeDeadlineMs?: number
-  /** Lenient validation of the logoff flags (default false). */
-  lenient?: boolean
+  /** Strict validation of the logoff flags (default false: lenient, as real MAPI). */
+  strict?: boolean
   /** Share open stores with spoolers of other processes (default true). */
   crossProcess?: boolean
   /** Where the machine registry lives (default `$MAPI_LOGOFF_RUNTIME_DIR`, …). */
@@ -127,6 +129,7 @@ export type EventKind =
   | 'timed_out'
   | 'flush_failed'
   | 'undrained'
+  | 'registry_unreadable'
 
 /** One thing that happened to a store. */
 export interface LogoffEvent {
@@ -193,8 +196,9 @@ export declare class Store {
   readonly refCount: number
   readonly valid: boolean
   readonly savedMode: number | null
-  setLenient(lenient: boolean): void
-  /** StoreLogoff: saves the mode, returns the activity. */
+  readonly strict: boolean
+  setStrict(strict: boolean): void
+  /** StoreLogoff: saves the mode, returns the mode with the activity. */
   logoff(flags: number): number
   /** StoreLogoffTransports; a PURGE blocks the event loop while it waits. */
   logoffTransports(flags: number): number

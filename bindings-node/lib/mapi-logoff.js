@@ -313,22 +313,24 @@ function subscriberAdapter(fn) {
 // ---------------------------------------------------------------------------------------
 // decide
 
-const DECIDE_OPTIONS = ['shared', 'lenient']
+const DECIDE_OPTIONS = ['shared', 'strict', 'cancellable']
 
 /**
- * The decision table (validation, then the decision): what StoreLogoffTransports decides for `flags` on a
- * store with `activity`, `shared` with another client or not, with `lenient` validation.
+ * The decision table: what StoreLogoffTransports decides for `flags` on a store with
+ * `activity`, `shared` with another client or not, with lenient validation unless `strict`,
+ * and with `cancellable` when every transfer in flight can be cancelled.
  */
 function decide(flags, activity = 0, options = undefined) {
   flags = checkBits('flags', flags)
   activity = checkBits('activity', activity)
   const o = checkOptions('options', options, DECIDE_OPTIONS)
   const shared = o.shared === undefined ? false : checkBool('options.shared', o.shared)
-  const lenient = o.lenient === undefined ? false : checkBool('options.lenient', o.lenient)
-  // The context bits of the C API: MAPI_LOGOFF_SHARED 0x1, MAPI_LOGOFF_LENIENT 0x2.
+  const strict = o.strict === undefined ? false : checkBool('options.strict', o.strict)
+  const cancellable = o.cancellable === undefined ? false : checkBool('options.cancellable', o.cancellable)
+  // The context bits of the C API: MAPI_LOGOFF_DECIDE_SHARED 0x1, _STRICT 0x2, _CANCELLABLE 0x4.
   let packed
   try {
-    packed = native.decidePacked(flags, activity, (shared ? 1 : 0) | (lenient ? 2 : 0))
+    packed = native.decidePacked(flags, activity, (shared ? 1 : 0) | (strict ? 2 : 0) | (cancellable ? 4 : 0))
   } catch (err) {
     throw toMapiError(err)
   }
@@ -355,7 +357,7 @@ function unpackDecision(p) {
 // ---------------------------------------------------------------------------------------
 // Spooler and Store
 
-const SPOOLER_OPTIONS = ['purgeDeadlineMs', 'closeDeadlineMs', 'lenient', 'crossProcess', 'runtimeDir']
+const SPOOLER_OPTIONS = ['purgeDeadlineMs', 'closeDeadlineMs', 'strict', 'crossProcess', 'runtimeDir']
 const INTERNAL = Symbol('mapi-logoff internal')
 
 class Spooler {
@@ -364,7 +366,8 @@ class Spooler {
 
   /**
    * The spooler of `profile`. Options: `purgeDeadlineMs` (30000), `closeDeadlineMs`
-   * (30000), `lenient` (false), `crossProcess` (true), `runtimeDir`.
+   * (30000), `strict` (false: lenient validation, as real MAPI), `crossProcess` (true),
+   * `runtimeDir`.
    */
   constructor(profile, options = undefined) {
     checkName('profile', profile)
@@ -372,7 +375,7 @@ class Spooler {
     const opts = {}
     if (o.purgeDeadlineMs !== undefined) opts.purgeDeadlineMs = checkMs('options.purgeDeadlineMs', o.purgeDeadlineMs)
     if (o.closeDeadlineMs !== undefined) opts.closeDeadlineMs = checkMs('options.closeDeadlineMs', o.closeDeadlineMs)
-    if (o.lenient !== undefined) opts.lenient = checkBool('options.lenient', o.lenient)
+    if (o.strict !== undefined) opts.strict = checkBool('options.strict', o.strict)
     if (o.crossProcess !== undefined) opts.crossProcess = checkBool('options.crossProcess', o.crossProcess)
     if (o.runtimeDir !== undefined) {
       if (typeof o.runtimeDir !== 'string' || o.runtimeDir === '') {
@@ -556,15 +559,21 @@ class Store {
     return native.storeSavedMode(this.#handle) ?? null
   }
 
-  /** Opt in to (or out of) lenient validation of this handle's logoff() flags. */
-  setLenient(lenient) {
-    checkBool('lenient', lenient)
-    native.storeSetLenient(this.#handle, lenient)
+  /** Whether this handle validates its logoff() flags strictly. */
+  get strict() {
+    return native.storeIsStrict(this.#handle)
+  }
+
+  /** Opt in to (or out of) strict validation of this handle's logoff() flags. */
+  setStrict(strict) {
+    checkBool('strict', strict)
+    native.storeSetStrict(this.#handle, strict)
   }
 
   /**
    * IMsgStore::StoreLogoff: validates `flags`, saves the mode for the final release and
-   * returns the store's current activity. It performs no logoff.
+   * returns what the C call writes back: the mode's flag with the store's current activity.
+   * It performs no logoff.
    */
   logoff(flags) {
     flags = checkBits('flags', flags)

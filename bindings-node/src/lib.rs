@@ -126,7 +126,7 @@ impl From<ml::Decision> for Decision {
     }
 }
 
-/// The decision table on raw bits: `context` is `1` shared | `2` lenient.
+/// The decision table on raw bits: `context` is `1` shared | `2` strict | `4` cancellable.
 #[napi(catch_unwind)]
 pub fn decide(flags: u32, activity: u32, context: u32) -> napi::Result<Decision, String> {
     ml::decide_bits(flags, activity, context)
@@ -410,7 +410,7 @@ type EventTsfn = ThreadsafeFunction<ml::Event, UnknownReturnValue, Event, Status
 pub struct NativeSpoolerOptions {
     pub purge_deadline_ms: Option<f64>,
     pub close_deadline_ms: Option<f64>,
-    pub lenient: Option<bool>,
+    pub strict: Option<bool>,
     pub cross_process: Option<bool>,
     pub runtime_dir: Option<String>,
 }
@@ -517,11 +517,16 @@ impl NativeSpooler {
         if let Some(ms) = options.close_deadline_ms {
             o.close_deadline = millis(ms);
         }
-        o.lenient = options.lenient.unwrap_or(o.lenient);
+        o.strict = options.strict.unwrap_or(o.strict);
         o.cross_process = options.cross_process.unwrap_or(o.cross_process);
         o.runtime_dir = options.runtime_dir.map(Into::into);
         let deadline = o.purge_deadline;
-        let spooler = ml::Spooler::with_options(&profile, o).map_err(mapi_error)?;
+        let spooler = ml::Spooler::create(&profile, o).map_err(|e| {
+            napi::Error::new(
+                e.error.name().to_owned(),
+                format!("{}: {}", e.error, e.message),
+            )
+        })?;
         Ok(NativeSpooler {
             slot: SPOOLERS.with_borrow_mut(|sp| sp.insert(&spooler)),
             spooler,
@@ -912,9 +917,9 @@ fn forget_store(handle: f64) {
 
 /// What `release` gives JS: the new count, or for the release that returns 0 the negated
 /// saved mode's flag (0 if none), which the JS `Store` keeps once its slot is freed.
-fn release_result(store: &ml::Store, count: u32) -> f64 {
+fn release_result(store: &ml::Store, count: u64) -> f64 {
     if count > 0 {
-        return f64::from(count);
+        return count_for_js(count);
     }
     match store.saved_mode() {
         Some(m) => -f64::from(m.flag().bits()),
@@ -928,9 +933,14 @@ pub fn store_id(handle: f64) -> Option<String> {
     with_store(handle, |s| s.store_id().map(str::to_owned))
 }
 
+/// A reference count as a JS number: exact up to 2^53, which no program reaches.
+fn count_for_js(count: u64) -> f64 {
+    count as f64
+}
+
 #[napi(catch_unwind)]
-pub fn store_ref_count(handle: f64) -> u32 {
-    with_store(handle, ml::Store::ref_count)
+pub fn store_ref_count(handle: f64) -> f64 {
+    count_for_js(with_store(handle, ml::Store::ref_count))
 }
 
 #[napi(catch_unwind)]
@@ -945,11 +955,16 @@ pub fn store_saved_mode(handle: f64) -> Option<u32> {
 }
 
 #[napi(catch_unwind)]
-pub fn store_set_lenient(handle: f64, lenient: bool) {
-    with_store(handle, |s| s.set_lenient(lenient));
+pub fn store_set_strict(handle: f64, strict: bool) {
+    with_store(handle, |s| s.set_strict(strict));
 }
 
-/// StoreLogoff: saves the mode, returns the activity.
+#[napi(catch_unwind)]
+pub fn store_is_strict(handle: f64) -> bool {
+    with_store(handle, ml::Store::is_strict)
+}
+
+/// StoreLogoff: saves the mode, returns the mode with the activity.
 #[napi(catch_unwind)]
 pub fn store_logoff(handle: f64, flags: u32) -> napi::Result<u32, String> {
     let mut f = flags;
@@ -972,8 +987,8 @@ pub fn store_logoff_transports_async(handle: f64, flags: u32) -> AsyncTask<Work<
 }
 
 #[napi(catch_unwind)]
-pub fn store_add_ref(handle: f64) -> u32 {
-    with_store(handle, ml::Store::add_ref)
+pub fn store_add_ref(handle: f64) -> f64 {
+    count_for_js(with_store(handle, ml::Store::add_ref))
 }
 
 /// IUnknown::Release; the result as [`release_result`] gives it.
@@ -1005,15 +1020,15 @@ pub struct ReleaseTask {
 }
 
 impl Task for ReleaseTask {
-    type Output = u32;
+    type Output = u64;
     type JsValue = f64;
 
-    fn compute(&mut self) -> napi::Result<u32> {
+    fn compute(&mut self) -> napi::Result<u64> {
         catch_unwind(AssertUnwindSafe(|| self.store.release()))
             .map_err(|_| napi::Error::new(Status::GenericFailure, "panic in a worker thread"))
     }
 
-    fn resolve(&mut self, _env: Env, count: u32) -> napi::Result<f64> {
+    fn resolve(&mut self, _env: Env, count: u64) -> napi::Result<f64> {
         if count == 0 {
             forget_store(self.handle);
         }

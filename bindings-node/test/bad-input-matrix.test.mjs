@@ -15,9 +15,9 @@ const MATRIX = JSON.parse(readFileSync(join(REPO_DIR, 'tests/fixtures/bad_input_
 const CLASSES = MATRIX.classes.map((c) => c.id)
 
 /** A spooler with a store opened on it, a queued message and a saved NO_WAIT. */
-function scene() {
+function scene(strict = false) {
   // closeDeadlineMs 0: closing after a cell must not wait for the queued message to drain.
-  const spooler = newSpooler({ closeDeadlineMs: 0 })
+  const spooler = newSpooler({ closeDeadlineMs: 0, strict })
   const store = spooler.openStore('box')
   spooler.submit('box')
   store.logoff(F.NO_WAIT)
@@ -41,7 +41,15 @@ function scene() {
     }
     assert.deepEqual(snapshot(), before, 'a rejected call changed something')
   }
-  return { spooler, store, rejects }
+  return {
+    spooler,
+    store,
+    rejects,
+    /** The same scene on a spooler with strict validation opted in, made on first use. */
+    get strict() {
+      return (this.strictScene ??= scene(true))
+    },
+  }
 }
 
 const CELLS = {
@@ -72,17 +80,19 @@ const CELLS = {
       () => store.logoffTransports(F.ORDERLY | 0x100),
       () => decide(F.ORDERLY, 0x1),
     ),
-  zero_flags: ({ store, rejects }, error) =>
-    rejects(
+  zero_flags: ({ strict }, error) =>
+    strict.rejects(
       error,
-      () => store.logoff(0),
-      () => store.logoffTransports(0),
+      () => strict.store.logoff(0),
+      () => strict.store.logoffTransports(0),
+      () => decide(0, 0, { strict: true }),
     ),
-  several_flags: ({ store, rejects }, error) =>
-    rejects(
+  several_flags: ({ strict }, error) =>
+    strict.rejects(
       error,
-      () => store.logoff(F.ORDERLY | F.ABORT),
-      () => store.logoffTransports(F.ORDERLY | F.ABORT),
+      () => strict.store.logoff(F.ORDERLY | F.ABORT),
+      () => strict.store.logoffTransports(F.ORDERLY | F.ABORT),
+      () => decide(F.ORDERLY | F.ABORT, 0, { strict: true }),
     ),
   bad_store_id: ({ spooler, rejects }, error) =>
     rejects(
@@ -137,6 +147,7 @@ describe('bad-input matrix', () => {
         CELLS[id](s, cell.error)
       } finally {
         if (!s.spooler.closed) s.spooler.close()
+        if (s.strictScene && !s.strictScene.spooler.closed) s.strictScene.spooler.close()
       }
     })
   }

@@ -36,7 +36,8 @@ describe('bad input', { timeout: 60_000 }, () => {
     for (const v of NOT_OBJECTS) throwsType(() => decide(F.QUIET, 0, v), 'options')
     for (const v of [1, 'true', null, 0]) {
       throwsType(() => decide(F.QUIET, 0, { shared: v }), 'options.shared')
-      throwsType(() => decide(F.QUIET, 0, { lenient: v }), 'options.lenient')
+      throwsType(() => decide(F.QUIET, 0, { strict: v }), 'options.strict')
+      throwsType(() => decide(F.QUIET, 0, { cancellable: v }), 'options.cancellable')
     }
     throwsType(() => decide(F.QUIET, 0, { Shared: true }), 'Shared')
     // The edges of the accepted range.
@@ -54,7 +55,7 @@ describe('bad input', { timeout: 60_000 }, () => {
       for (const v of ['5', null, true, 5n]) throwsType(() => new Spooler('p', { [key]: v }), key)
       for (const v of [-1, NaN, Infinity, -Infinity]) throwsRange(() => new Spooler('p', { [key]: v }), key)
     }
-    for (const key of ['lenient', 'crossProcess']) {
+    for (const key of ['strict', 'crossProcess']) {
       for (const v of [1, 'yes', null]) throwsType(() => new Spooler('p', { [key]: v }), key)
     }
     for (const v of [5, '', null, true]) throwsType(() => new Spooler('p', { runtimeDir: v }), 'runtimeDir')
@@ -105,7 +106,7 @@ describe('bad input', { timeout: 60_000 }, () => {
     for (const v of ['1', null, 1.5, -0x80000001]) {
       await assert.rejects(store.logoffTransportsAsync(v), (err) => err instanceof (typeof v === 'number' ? RangeError : TypeError))
     }
-    for (const v of [1, 'yes', null, undefined]) throwsType(() => store.setLenient(v), 'lenient')
+    for (const v of [1, 'yes', null, undefined]) throwsType(() => store.setStrict(v), 'strict')
     assert.equal(store.savedMode, F.ORDERLY)
     assert.equal(store.valid, true)
     assert.equal(store.refCount, 1)

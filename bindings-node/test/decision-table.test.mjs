@@ -24,13 +24,14 @@ describe('decision table fixture', () => {
     assert.ok(fixture.cases.some((c) => c.error === 'MAPI_E_UNKNOWN_FLAGS'))
   })
 
-  test('every case through decide(flags, activity, { shared, lenient })', () => {
+  test('every case through decide(flags, activity, { shared, strict, cancellable })', () => {
     let checked = 0
     for (const c of fixture.cases) {
-      // A context word with unknown bits has no { shared, lenient } form: see the next test.
-      if (c.context > 3) continue
-      assert.equal(c.context, (c.shared ? 1 : 0) | (c.lenient ? 2 : 0), c.name)
-      const run = () => mapi.decide(c.flags, c.activity, { shared: c.shared, lenient: c.lenient })
+      // A context word with unknown bits has no options form: see the next test.
+      if (c.context > 7) continue
+      assert.equal(c.context, (c.shared ? 1 : 0) | (c.strict ? 2 : 0) | (c.cancellable ? 4 : 0), c.name)
+      const options = { shared: c.shared, strict: c.strict, cancellable: c.cancellable }
+      const run = () => mapi.decide(c.flags, c.activity, options)
       if (c.error === null) {
         assert.equal(c.hresult, 0, c.name)
         assert.deepEqual({ ...run() }, expected(c), c.name)
@@ -98,11 +99,13 @@ describe('decision table fixture', () => {
     assert.notEqual(mapi.decide(LogoffFlags.PURGE, LogoffFlags.OUTBOUND_QUEUE).release, -1)
   })
 
-  test('activity and options default to idle, not shared, strict', () => {
+  test('activity and options default to idle, not shared, lenient, nothing cancellable', () => {
     const { LogoffFlags, Release } = mapi
     assert.deepEqual(mapi.decide(LogoffFlags.PURGE), mapi.decide(LogoffFlags.PURGE, 0, {}))
     assert.equal(mapi.decide(LogoffFlags.QUIET).release, Release.NOW)
-    assert.throws(() => mapi.decide(0), { code: 'MAPI_E_INVALID_PARAMETER' })
-    assert.equal(mapi.decide(0, 0, { lenient: true }).release, Release.NOW)
+    assert.equal(mapi.decide(0).release, Release.NOW) // no mode: ABORT
+    assert.throws(() => mapi.decide(0, 0, { strict: true }), { code: 'MAPI_E_INVALID_PARAMETER' })
+    assert.equal(mapi.decide(LogoffFlags.ABORT, LogoffFlags.INBOUND).release, Release.REFUSED)
+    assert.equal(mapi.decide(LogoffFlags.ABORT, LogoffFlags.INBOUND, { cancellable: true }).release, Release.NOW)
   })
 })

@@ -37,7 +37,7 @@ describe('store handles', () => {
     assert.equal(a.addRef(), 0)
     throwsMapi(() => a.logoff(F.NO_WAIT), 'MAPI_E_INVALID_OBJECT')
     throwsMapi(() => a.logoffTransports(F.NO_WAIT), 'MAPI_E_INVALID_OBJECT')
-    a.setLenient(true)
+    a.setStrict(true)
     assert.equal(a.savedMode, null)
     assert.deepEqual(state(b), { storeId: 'b', refCount: 1, valid: true, savedMode: null })
     assert.equal(spooler.stats('b').clients, 1)

@@ -37,7 +37,7 @@ function accounted(stats) {
 describe('SPEC §3: validating the flags', OPTS, () => {
   test('output bits on input are ignored', () => {
     const { store } = setup()
-    assert.equal(store.logoff(F.ORDERLY | F.COMPLETE | F.INBOUND | F.OUTBOUND_QUEUE), 0)
+    assert.equal(store.logoff(F.ORDERLY | F.COMPLETE | F.INBOUND | F.OUTBOUND_QUEUE), F.ORDERLY)
     assert.equal(store.savedMode, F.ORDERLY)
     assert.equal(store.logoffTransports(F.QUIET | F.COMPLETE), F.COMPLETE)
   })
@@ -47,14 +47,15 @@ describe('SPEC §3: validating the flags', OPTS, () => {
     throwsMapi(() => store.logoff(F.ORDERLY | 0x20), 'MAPI_E_UNKNOWN_FLAGS')
     throwsMapi(() => store.logoff(F.ORDERLY | 0x80000000), 'MAPI_E_UNKNOWN_FLAGS') // negative int32
     throwsMapi(() => store.logoff((F.ORDERLY | 0x80000000) >>> 0), 'MAPI_E_UNKNOWN_FLAGS')
-    store.setLenient(true)
+    store.setStrict(true)
     throwsMapi(() => store.logoff(0x100), 'MAPI_E_UNKNOWN_FLAGS')
     throwsMapi(() => store.logoffTransports(F.QUIET | 0x100), 'MAPI_E_UNKNOWN_FLAGS')
     assert.equal(store.savedMode, null)
   })
 
   test('strict: no input flag, or several, is MAPI_E_INVALID_PARAMETER', () => {
-    const { store } = setup()
+    const { store } = setup({ strict: true })
+    assert.equal(store.strict, true)
     throwsMapi(() => store.logoff(0), 'MAPI_E_INVALID_PARAMETER')
     throwsMapi(() => store.logoff(F.ORDERLY | F.PURGE), 'MAPI_E_INVALID_PARAMETER')
     throwsMapi(() => store.logoff(F.COMPLETE), 'MAPI_E_INVALID_PARAMETER')
@@ -62,9 +63,10 @@ describe('SPEC §3: validating the flags', OPTS, () => {
     throwsMapi(() => store.logoffTransports(F.QUIET | F.ABORT), 'MAPI_E_INVALID_PARAMETER')
   })
 
-  test('lenient per spooler: none means ABORT, several the most cautious', () => {
-    const { store } = setup({ lenient: true })
-    store.logoff(0)
+  test('lenient by default: none means ABORT, several the most cautious', () => {
+    const { store } = setup()
+    assert.equal(store.strict, false)
+    assert.equal(store.logoff(0), F.ABORT)
     assert.equal(store.savedMode, F.ABORT)
     const cases = [
       [F.NO_WAIT | F.ORDERLY | F.PURGE, F.ORDERLY],
@@ -79,26 +81,44 @@ describe('SPEC §3: validating the flags', OPTS, () => {
     }
   })
 
-  test('lenient per spooler applies to StoreLogoffTransports', () => {
-    const { spooler, store } = setup({ lenient: true })
+  test('lenient by default applies to StoreLogoffTransports', () => {
+    const { spooler, store } = setup()
     spooler.submit('s')
     // No flag is ABORT: queued only, so it logs off and reports the queue.
     assert.equal(store.logoffTransports(0), F.COMPLETE | F.OUTBOUND_QUEUE)
     assert.equal(spooler.stats('s').released, true)
   })
 
-  test('lenient per store (setLenient), and back to strict', () => {
+  test('strict per store (setStrict), and back to lenient', () => {
     const { store } = setup()
-    store.setLenient(true)
-    store.logoff(0)
-    assert.equal(store.savedMode, F.ABORT)
-    store.setLenient(false)
+    store.setStrict(true)
     throwsMapi(() => store.logoff(0), 'MAPI_E_INVALID_PARAMETER')
+    assert.equal(store.savedMode, null)
+    store.setStrict(false)
+    store.logoff(0)
     assert.equal(store.savedMode, F.ABORT)
   })
 
+  test('one variable reused across stores (MFCMAPI) logs every store off NO_WAIT', () => {
+    const spooler = newSpooler()
+    const stores = ['a', 'b', 'c'].map((id) => spooler.openStore(id))
+    spooler.submit('b')
+    let flags = F.NO_WAIT
+    for (const store of stores) {
+      flags = store.logoff(flags)
+      assert.equal(store.savedMode, F.NO_WAIT)
+      store.release()
+    }
+    spooler.beginSend('b')
+    spooler.endSend('b')
+    const stats = spooler.stats('b')
+    assert.equal(stats.sent, 1, 'the queued message was sent')
+    assert.equal(stats.released, true)
+    spooler.close()
+  })
+
   test('a rejected call changes nothing', async () => {
-    const { spooler, store, rec } = setup()
+    const { spooler, store, rec } = setup({ strict: true })
     spooler.submit('s')
     spooler.beginReceive('s')
     store.logoff(F.QUIET)
@@ -375,8 +395,8 @@ describe('SPEC §5: the Store', OPTS, () => {
     const { spooler, store } = setup()
     spooler.submit('s')
     spooler.beginReceive('s')
-    assert.equal(store.logoff(F.QUIET), F.INBOUND | F.OUTBOUND_QUEUE)
-    assert.equal(store.logoff(F.NO_WAIT), F.INBOUND | F.OUTBOUND_QUEUE)
+    assert.equal(store.logoff(F.QUIET), F.QUIET | F.INBOUND | F.OUTBOUND_QUEUE)
+    assert.equal(store.logoff(F.NO_WAIT), F.NO_WAIT | F.INBOUND | F.OUTBOUND_QUEUE)
     assert.equal(store.savedMode, F.NO_WAIT, 'a later call overwrites the mode')
     const stats = spooler.stats('s')
     assert.equal(stats.released, false)

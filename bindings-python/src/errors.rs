@@ -11,9 +11,11 @@ fn from_native(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 }
 
 fn build(py: Python<'_>, error: Error, out_flags: Option<u32>) -> PyErr {
-    match from_native(py)
-        .and_then(|f| f.call1((error.hresult_bits(), error.to_string(), out_flags)))
-    {
+    build_with(py, error, error.to_string(), out_flags)
+}
+
+fn build_with(py: Python<'_>, error: Error, message: String, out_flags: Option<u32>) -> PyErr {
+    match from_native(py).and_then(|f| f.call1((error.hresult_bits(), message, out_flags))) {
         Ok(exception) => PyErr::from_value(exception),
         Err(failure) => failure,
     }
@@ -22,6 +24,12 @@ fn build(py: Python<'_>, error: Error, out_flags: Option<u32>) -> PyErr {
 /// The `MapiError` subclass for `error`.
 pub fn to_pyerr(py: Python<'_>, error: Error) -> PyErr {
     build(py, error, None)
+}
+
+/// The `MapiError` subclass for a spooler that could not be created, with the message
+/// that says why (for a refused registry directory: the path and the fix).
+pub fn create_error(py: Python<'_>, e: mapi_logoff::CreateError) -> PyErr {
+    build_with(py, e.error, format!("{}: {}", e.error, e.message), None)
 }
 
 /// `MapiTimeoutError` carrying what the call wrote back.

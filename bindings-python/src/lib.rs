@@ -32,32 +32,33 @@ mod _native {
         m.add("__version__", env!("CARGO_PKG_VERSION"))
     }
 
-    /// The decision table: validates `flags` and decides for a store with
-    /// `activity`. Raises the `MapiError` subclass of a rejected call.
+    /// The decision table: validates `flags` (leniently unless `strict`) and
+    /// decides for a store with `activity`. Raises the `MapiError` subclass of a rejected
+    /// call.
     #[pyfunction]
     #[pyo3(
-        signature = (flags, activity = Bits(0), *, shared = false, lenient = false),
-        text_signature = "(flags, activity=0, *, shared=False, lenient=False)"
+        signature = (flags, activity = Bits(0), *, shared = false, strict = false, cancellable = false),
+        text_signature = "(flags, activity=0, *, shared=False, strict=False, cancellable=False)"
     )]
     fn decide(
         py: Python<'_>,
         flags: Bits,
         activity: Bits,
         shared: bool,
-        lenient: bool,
+        strict: bool,
+        cancellable: bool,
     ) -> PyResult<Bound<'_, PyAny>> {
-        let mut context = 0;
-        if shared {
-            context |= Context::SHARED;
-        }
-        if lenient {
-            context |= Context::LENIENT;
-        }
-        decide_raw(py, flags, activity, Bits(context))
+        let context = Context {
+            shared,
+            strict,
+            cancellable,
+        };
+        decide_raw(py, flags, activity, Bits(context.bits()))
     }
 
-    /// `decide` on the C call's raw words: `context` is `MAPI_LOGOFF_SHARED 0x1 |
-    /// MAPI_LOGOFF_LENIENT 0x2`; other context bits are `MAPI_E_UNKNOWN_FLAGS`.
+    /// `decide` on the C call's raw words: `context` is `MAPI_LOGOFF_DECIDE_SHARED 0x1 |
+    /// MAPI_LOGOFF_DECIDE_STRICT 0x2 | MAPI_LOGOFF_DECIDE_CANCELLABLE 0x4`; other context
+    /// bits are `MAPI_E_UNKNOWN_FLAGS`.
     #[pyfunction]
     #[pyo3(name = "decide_bits")]
     fn decide_raw(
@@ -94,8 +95,9 @@ mod _native {
         for e in Error::ALL {
             d.set_item(e.name(), e.hresult_bits())?;
         }
-        d.set_item("MAPI_LOGOFF_SHARED", Context::SHARED)?;
-        d.set_item("MAPI_LOGOFF_LENIENT", Context::LENIENT)?;
+        d.set_item("MAPI_LOGOFF_DECIDE_SHARED", Context::SHARED)?;
+        d.set_item("MAPI_LOGOFF_DECIDE_STRICT", Context::STRICT)?;
+        d.set_item("MAPI_LOGOFF_DECIDE_CANCELLABLE", Context::CANCELLABLE)?;
         d.set_item("S_OK", S_OK)?;
         Ok(d)
     }

@@ -28,29 +28,30 @@ impl PySpooler {
             *,
             purge_deadline = Seconds::THIRTY,
             close_deadline = Seconds::THIRTY,
-            lenient = false,
+            strict = false,
             cross_process = true,
             runtime_dir = None,
         ),
-        text_signature = "(profile, *, purge_deadline=30.0, close_deadline=30.0, lenient=False, cross_process=True, runtime_dir=None)"
+        text_signature = "(profile, *, purge_deadline=30.0, close_deadline=30.0, strict=False, cross_process=True, runtime_dir=None)"
     )]
     fn new(
         py: Python<'_>,
         profile: Name,
         purge_deadline: Seconds,
         close_deadline: Seconds,
-        lenient: bool,
+        strict: bool,
         cross_process: bool,
         runtime_dir: Option<PathBuf>,
     ) -> PyResult<PySpooler> {
         let options = SpoolerOptions {
             purge_deadline: purge_deadline.0,
             close_deadline: close_deadline.0,
-            lenient,
+            strict,
             cross_process,
             runtime_dir,
         };
-        let inner = ok(py, mapi_logoff::Spooler::with_options(&profile.0, options))?;
+        let inner = mapi_logoff::Spooler::create(&profile.0, options)
+            .map_err(|e| crate::errors::create_error(py, e))?;
         Ok(PySpooler { inner })
     }
 

@@ -26,16 +26,19 @@ impl PyStore {
 impl PyStore {
     /// A handle with reference count 1 on a caller-supplied support: an object with
     /// `store_logoff_transports(flags) -> out_flags` and optionally `activity() -> int`.
+    /// `strict` opts the handle's `logoff` in to strict validation from the start.
     #[new]
-    fn new(support: &Bound<'_, PyAny>) -> PyResult<PyStore> {
+    #[pyo3(signature = (support, *, strict = false), text_signature = "(support, *, strict=False)")]
+    fn new(support: &Bound<'_, PyAny>, strict: bool) -> PyResult<PyStore> {
         let support = PySupport::new(support)?;
         Ok(PyStore {
-            inner: mapi_logoff::Store::new(Arc::new(support)),
+            inner: mapi_logoff::Store::new_with_validation(Arc::new(support), strict),
         })
     }
 
-    /// StoreLogoff: validates `flags`, saves the mode for the final release and returns the
-    /// store's current activity (what the C call writes back). Performs no logoff.
+    /// StoreLogoff: validates `flags`, saves the mode for the final release and returns
+    /// what the C call writes back: the mode's flag with the store's current activity.
+    /// Performs no logoff.
     fn logoff<'py>(&self, py: Python<'py>, flags: Bits) -> PyResult<Bound<'py, PyAny>> {
         let mut bits = flags.0;
         ok(py, self.inner.logoff(&mut bits))?;
@@ -63,20 +66,20 @@ impl PyStore {
     }
 
     /// AddRef: the new count, or 0 (and no change) once finally released.
-    fn add_ref(&self) -> u32 {
+    fn add_ref(&self) -> u64 {
         self.inner.add_ref()
     }
 
     /// Release: the new count. The final release logs off with the saved mode (ABORT if
     /// none); a saved PURGE waits, with the GIL released.
-    fn release(&self, py: Python<'_>) -> u32 {
+    fn release(&self, py: Python<'_>) -> u64 {
         let store = self.inner.clone();
         py.detach(move || store.release())
     }
 
     /// The reference count (0 once finally released).
     #[getter]
-    fn ref_count(&self) -> u32 {
+    fn ref_count(&self) -> u64 {
         self.inner.ref_count()
     }
 
@@ -98,9 +101,15 @@ impl PyStore {
         convert::mode(py, self.inner.saved_mode())
     }
 
-    /// Opts this handle's `logoff` in to (or out of) lenient validation.
-    fn set_lenient(&self, lenient: bool) {
-        self.inner.set_lenient(lenient);
+    /// Opts this handle's `logoff` in to (or out of) strict validation.
+    fn set_strict(&self, strict: bool) {
+        self.inner.set_strict(strict);
+    }
+
+    /// Whether this handle's `logoff` validates strictly.
+    #[getter]
+    fn strict(&self) -> bool {
+        self.inner.is_strict()
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {

@@ -52,11 +52,19 @@ def parse_header_defines(text: str) -> dict[str, int]:
     defines = {}
     pattern = re.compile(
         r"^\s*#\s*define\s+([A-Z_][A-Z0-9_]*)\s+"
-        r"\(*\s*(?:\(\s*u?int32_t\s*\)\s*)?\(*\s*(-?(?:0[xX][0-9a-fA-F]+|\d+))[uUlL]*\s*\)*\s*(?://.*|/\*.*)?$",
+        r"\(*\s*(?:\(\s*(?:u?int32_t|mapi_logoff_hresult|mapi_logoff_ulong)\s*\)\s*)?\(*\s*"
+        r"(-?(?:0[xX][0-9a-fA-F]+|\d+))[uUlL]*\s*\)*\s*(?://.*|/\*.*)?$",
         re.MULTILINE,
     )
     for name, value in pattern.findall(text):
         defines[name] = int(value, 0) & 0xFFFF_FFFF
+    # A MAPI name defined as its library-prefixed one: #define LOGOFF_PURGE MAPI_LOGOFF_PURGE.
+    alias = re.compile(
+        r"^\s*#\s*define\s+([A-Z_][A-Z0-9_]*)\s+([A-Z_][A-Z0-9_]*)\s*$", re.MULTILINE
+    )
+    for name, target in alias.findall(text):
+        if target in defines:
+            defines[name] = defines[target]
     return defines
 
 
@@ -68,6 +76,15 @@ def unique(prefix: str) -> str:
 def spooler():
     """A spooler of a profile of its own, not shared with other processes."""
     s = ml.Spooler(unique("profile"), cross_process=False)
+    yield s
+    if not s.closed:
+        s.close(0)
+
+
+@pytest.fixture
+def strict_spooler():
+    """As ``spooler``, with strict validation opted in."""
+    s = ml.Spooler(unique("strict"), cross_process=False, strict=True)
     yield s
     if not s.closed:
         s.close(0)

@@ -11,7 +11,7 @@ import enum
 import pytest
 
 import mapi_logoff as ml
-from conftest import make_activity, unique
+from conftest import Recorder, make_activity, unique
 
 F = ml.LogoffFlags
 WRONG_TYPES = ["4", b"4", 4.0, None, [4], True, object()]
@@ -38,7 +38,9 @@ def test_decide_context_must_be_bool(bad):
     with pytest.raises(TypeError):
         ml.decide(F.ORDERLY, shared=bad)
     with pytest.raises(TypeError):
-        ml.decide(F.ORDERLY, lenient=bad)
+        ml.decide(F.ORDERLY, strict=bad)
+    with pytest.raises(TypeError):
+        ml.decide(F.ORDERLY, cancellable=bad)
 
 
 @pytest.mark.parametrize("bad", OUT_OF_RANGE)
@@ -74,7 +76,7 @@ def test_decide_accepts_any_int_like():
 )
 def test_decide_bad_flags(flags, activity, error):
     with pytest.raises(error) as info:
-        ml.decide(flags, activity)
+        ml.decide(flags, activity, strict=True)
     assert info.value.hresult == error.hresult
     assert info.value.code == error.code
 
@@ -119,7 +121,7 @@ def test_spooler_options_types():
     with pytest.raises(TypeError):
         ml.Spooler(unique("p"), cross_process=1)
     with pytest.raises(TypeError):
-        ml.Spooler(unique("p"), lenient="yes")
+        ml.Spooler(unique("p"), strict="yes")
     with pytest.raises(TypeError):
         ml.Spooler(unique("p"), runtime_dir=5)
     with pytest.raises(TypeError):
@@ -128,11 +130,24 @@ def test_spooler_options_types():
         ml.Spooler(unique("p"), bogus=1)  # type: ignore[call-arg]
 
 
-def test_an_unusable_runtime_dir_is_call_failed(tmp_path):
+def test_a_runtime_dir_that_is_a_file_is_no_access(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(ml.CallFailedError):
+    with pytest.raises(ml.NoAccessError) as raised:
         ml.Spooler(unique("p"), runtime_dir=blocker)
+    assert str(blocker) in str(raised.value), "the message names the path"
+    assert "MAPI_LOGOFF_RUNTIME_DIR" in str(raised.value), "and the fix"
+    assert blocker.read_text() == "not a directory", "and nothing was touched"
+
+
+def test_a_runtime_dir_open_to_others_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    with pytest.raises(ml.NoAccessError) as raised:
+        ml.Spooler(unique("p"), runtime_dir=shared)
+    assert "chmod 700" in str(raised.value)
+    assert list(shared.iterdir()) == [], "an unsafe place is never used"
 
 
 def test_set_purge_deadline_rejects_and_keeps(spooler):
@@ -229,7 +244,10 @@ def test_a_closed_spooler_is_invalid_object(spooler):
 
 
 @pytest.mark.parametrize("method", ["logoff", "logoff_transports"])
-def test_store_flags_errors_change_nothing(spooler, recorder, method):
+def test_store_flags_errors_change_nothing(strict_spooler, method):
+    spooler = strict_spooler
+    recorder = Recorder()
+    spooler.subscribe(recorder)
     store = spooler.open_store("box")
     make_activity(spooler, "box", F.OUTBOUND_QUEUE)
     store.logoff(F.NO_WAIT)
@@ -250,12 +268,13 @@ def test_store_flags_errors_change_nothing(spooler, recorder, method):
     assert recorder.events == []
 
 
-def test_set_lenient_must_be_bool(spooler):
+def test_set_strict_must_be_bool(spooler):
     store = spooler.open_store("box")
     with pytest.raises(TypeError):
-        store.set_lenient(1)
-    with pytest.raises(ml.InvalidParameterError):
-        store.logoff(0)  # still strict
+        store.set_strict(1)
+    assert store.logoff(0) == F.ABORT  # still lenient
+    with pytest.raises(TypeError):
+        ml.Store(object(), strict=1)
 
 
 def test_a_released_store_is_invalid_object(spooler):

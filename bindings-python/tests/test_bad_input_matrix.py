@@ -34,8 +34,8 @@ def expected_error(name: str) -> type[BaseException]:
 class Scene:
     """A spooler with a store opened on it, a queued message and a saved NO_WAIT."""
 
-    def __init__(self) -> None:
-        self.spooler = ml.Spooler(unique("matrix"), cross_process=False)
+    def __init__(self, *, strict: bool = False) -> None:
+        self.spooler = ml.Spooler(unique("matrix"), cross_process=False, strict=strict)
         self.store = self.spooler.open_store("box")
         self.spooler.submit("box")
         self.store.logoff(F.NO_WAIT)
@@ -99,15 +99,34 @@ def cell_unknown_flag_bits(s: Scene, error: type[BaseException]) -> None:
 
 
 def cell_zero_flags(s: Scene, error: type[BaseException]) -> None:
-    s.rejects(error, lambda: s.store.logoff(0), lambda: s.store.logoff_transports(0))
+    strict = Scene(strict=True)
+    try:
+        strict.rejects(
+            error,
+            lambda: strict.store.logoff(0),
+            lambda: strict.store.logoff_transports(0),
+            lambda: ml.decide(0, strict=True),
+        )
+    finally:
+        strict.spooler.close(0)
+    # The lenient default takes 0 as ABORT.
+    assert s.store.logoff(0) == F.ABORT | F.OUTBOUND_QUEUE
 
 
 def cell_several_flags(s: Scene, error: type[BaseException]) -> None:
-    s.rejects(
-        error,
-        lambda: s.store.logoff(F.ORDERLY | F.ABORT),
-        lambda: s.store.logoff_transports(F.ORDERLY | F.ABORT),
-    )
+    strict = Scene(strict=True)
+    try:
+        strict.rejects(
+            error,
+            lambda: strict.store.logoff(F.ORDERLY | F.ABORT),
+            lambda: strict.store.logoff_transports(F.ORDERLY | F.ABORT),
+            lambda: ml.decide(F.ORDERLY | F.ABORT, strict=True),
+        )
+    finally:
+        strict.spooler.close(0)
+    # The lenient default takes the most cautious.
+    s.store.logoff(F.ORDERLY | F.ABORT)
+    assert s.store.saved_mode == F.ABORT
 
 
 def cell_bad_store_id(s: Scene, error: type[BaseException]) -> None:

@@ -60,7 +60,12 @@ def test_values_equal_the_fixture_constants(table: dict) -> None:
         assert fixture[name] == value, name
     # Every fixture constant that Python represents is covered (context bits and S_OK are
     # arguments of decide_bits / the absence of an exception, not Python names).
-    missing = set(fixture) - set(mine) - {"MAPI_LOGOFF_SHARED", "MAPI_LOGOFF_LENIENT", "S_OK"}
+    context_bits = {
+        "MAPI_LOGOFF_DECIDE_SHARED",
+        "MAPI_LOGOFF_DECIDE_STRICT",
+        "MAPI_LOGOFF_DECIDE_CANCELLABLE",
+    }
+    missing = set(fixture) - set(mine) - context_bits - {"S_OK"}
     assert not missing
 
 
@@ -81,8 +86,12 @@ def test_values_equal_the_c_header() -> None:
     assert set(compared) == set(mine), set(mine) - set(compared)
     for name, value in mine.items():
         assert defines[name] == value, name
-    assert defines["MAPI_LOGOFF_SHARED"] == 0x1
-    assert defines["MAPI_LOGOFF_LENIENT"] == 0x2
+    assert defines["MAPI_LOGOFF_DECIDE_SHARED"] == 0x1
+    assert defines["MAPI_LOGOFF_DECIDE_STRICT"] == 0x2
+    assert defines["MAPI_LOGOFF_DECIDE_CANCELLABLE"] == 0x4
+    # Version 1's names clashed with mapix.h's IMAPISession::Logoff flags.
+    assert "MAPI_LOGOFF_SHARED" not in defines
+    assert "MAPI_LOGOFF_LENIENT" not in defines
     if "MAPI_LOGOFF_VERSION_MAJOR" in defines:
         version = tuple(
             defines[f"MAPI_LOGOFF_VERSION_{part}"] for part in ("MAJOR", "MINOR", "PATCH")

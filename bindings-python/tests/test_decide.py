@@ -48,17 +48,22 @@ def test_fixture_is_substantial() -> None:
     # Guards against a truncated fixture making every parametrized test vacuous.
     assert len(CASES) >= 100
     assert any(c["error"] for c in CASES)
-    assert any(c["context"] > 3 for c in CASES)
+    assert any(c["context"] > 7 for c in CASES)
 
 
 @pytest.mark.parametrize("case", EXPRESSIBLE, ids=[c["name"] for c in EXPRESSIBLE])
 def test_decide(case: dict) -> None:
     assert (case["context"] & 1 == 1) == case["shared"]
-    assert (case["context"] & 2 == 2) == case["lenient"]
+    assert (case["context"] & 2 == 2) == case["strict"]
+    assert (case["context"] & 4 == 4) == case["cancellable"]
     check(
         case,
         lambda: ml.decide(
-            case["flags"], case["activity"], shared=case["shared"], lenient=case["lenient"]
+            case["flags"],
+            case["activity"],
+            shared=case["shared"],
+            strict=case["strict"],
+            cancellable=case["cancellable"],
         ),
     )
 
@@ -70,7 +75,7 @@ def test_decide_bits(case: dict) -> None:
 
 def test_decide_takes_the_enums_and_defaults() -> None:
     d = ml.decide(ml.LogoffFlags.ORDERLY)
-    assert d == ml.decide(2, 0, shared=False, lenient=False)
+    assert d == ml.decide(2, 0, shared=False, strict=False, cancellable=False)
     assert d.out_flags == ml.LogoffFlags.COMPLETE
     assert d.release is ml.Release.NOW
     d = ml.decide(ml.LogoffFlags.PURGE, ml.LogoffFlags.OUTBOUND_QUEUE)

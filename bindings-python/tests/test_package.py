@@ -108,7 +108,7 @@ def test_stubs_match_the_native_module() -> None:
 
 def test_signatures_are_introspectable() -> None:
     sig = inspect.signature(ml.decide)
-    assert list(sig.parameters) == ["flags", "activity", "shared", "lenient"]
+    assert list(sig.parameters) == ["flags", "activity", "shared", "strict", "cancellable"]
     assert sig.parameters["shared"].kind is inspect.Parameter.KEYWORD_ONLY
     sig = inspect.signature(ml.Spooler)
     assert next(iter(sig.parameters)) == "profile"

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import mapi_logoff as ml
-from conftest import ALL_GATES, MODES, NO_GATES, PATIENCE, make_activity, unique
+from conftest import ALL_GATES, MODES, NO_GATES, PATIENCE, Recorder, make_activity, unique
 
 F = ml.LogoffFlags
 
@@ -52,25 +52,25 @@ def test_logoff_saves_the_mode_and_returns_the_activity_without_logging_off(
 ) -> None:
     store = spooler.open_store("inbox")
     make_activity(spooler, "inbox", F.INBOUND | F.OUTBOUND_QUEUE)
-    activity = store.logoff(F.ORDERLY)
-    assert activity == F.INBOUND | F.OUTBOUND_QUEUE
-    assert type(activity) is F
+    written = store.logoff(F.ORDERLY)
+    assert written == F.ORDERLY | F.INBOUND | F.OUTBOUND_QUEUE
+    assert type(written) is F
     # The binding shares one member per value (as the enum itself does).
-    assert activity is F(0x20000 | 0x80000)
-    assert store.logoff(F.ORDERLY) is activity
+    assert written is F(0x2 | 0x20000 | 0x80000)
+    assert store.logoff(F.ORDERLY) is written
     assert store.saved_mode == F.ORDERLY
     stats = spooler.stats("inbox")
     assert (stats.released, stats.pending, stats.allowed) == (False, None, ALL_GATES)
     assert recorder.events == []
     # A later call overwrites the saved mode.
-    assert store.logoff(F.QUIET) == F.INBOUND | F.OUTBOUND_QUEUE
+    assert store.logoff(F.QUIET) == F.QUIET | F.INBOUND | F.OUTBOUND_QUEUE
     assert store.saved_mode == F.QUIET
 
 
 def test_logoff_ignores_output_bits_on_input(spooler) -> None:
     store = spooler.open_store("inbox")
     reused = F.COMPLETE | F.INBOUND | F.OUTBOUND | F.OUTBOUND_QUEUE
-    assert store.logoff(F.PURGE | reused) == 0
+    assert store.logoff(F.PURGE | reused) == F.PURGE
     assert store.saved_mode == F.PURGE
 
 
@@ -86,7 +86,10 @@ def test_logoff_ignores_output_bits_on_input(spooler) -> None:
         (0xFFFF_FFFF, ml.UnknownFlagsError),
     ],
 )
-def test_rejected_logoff_changes_nothing(spooler, recorder, flags, error) -> None:
+def test_rejected_logoff_changes_nothing(strict_spooler, flags, error) -> None:
+    spooler = strict_spooler
+    recorder = Recorder()
+    spooler.subscribe(recorder)
     store = spooler.open_store("inbox")
     make_activity(spooler, "inbox", F.OUTBOUND_QUEUE)
     store.logoff(F.ORDERLY)
@@ -113,27 +116,48 @@ def test_rejected_logoff_changes_nothing(spooler, recorder, flags, error) -> Non
         (F.COMPLETE, F.ABORT),
     ],
 )
-def test_lenient_picks_the_most_cautious(flags, mode) -> None:
-    with ml.Spooler(unique("lenient"), lenient=True, cross_process=False) as s:
+def test_lenient_by_default_picks_the_most_cautious(flags, mode) -> None:
+    with ml.Spooler(unique("lenient"), cross_process=False) as s:
         store = s.open_store("inbox")
-        assert store.logoff(flags) == 0
-        assert store.saved_mode == mode
-        # StoreLogoffTransports of a lenient spooler is lenient too.
-        assert store.logoff_transports(flags) == F.COMPLETE
-    # Opting in per store on a strict spooler.
-    with ml.Spooler(unique("strict"), cross_process=False) as s:
-        store = s.open_store("inbox")
-        if bin(flags & 0x1F).count("1") != 1:
-            with pytest.raises(ml.InvalidParameterError):
-                store.logoff(flags)
-        store.set_lenient(True)
-        store.logoff(flags)
+        assert not store.strict
+        assert store.logoff(flags) == mode  # the mode it took, and no activity
         assert store.saved_mode == mode
         with pytest.raises(ml.UnknownFlagsError):
             store.logoff(flags | 0x20)  # leniency never accepts unknown bits
-        store.set_lenient(False)
+        # StoreLogoffTransports of a lenient spooler is lenient too.
+        assert store.logoff_transports(flags) == F.COMPLETE
+    # Strict, opted in per spooler, then out again per store.
+    with ml.Spooler(unique("strict"), strict=True, cross_process=False) as s:
+        store = s.open_store("inbox")
+        assert store.strict
+        if bin(flags & 0x1F).count("1") != 1:
+            with pytest.raises(ml.InvalidParameterError):
+                store.logoff(flags)
+            assert store.saved_mode is None
+        store.set_strict(False)
+        store.logoff(flags)
+        assert store.saved_mode == mode
+        store.set_strict(True)
         store.logoff(F.NO_WAIT)
         assert store.saved_mode == F.NO_WAIT
+
+
+def test_one_variable_reused_across_stores_logs_each_off_with_its_mode() -> None:
+    # MFCMAPI: ulFlags = LOGOFF_NO_WAIT once, then StoreLogoff(&ulFlags) and Release per store.
+    with ml.Spooler(unique("mfcmapi"), cross_process=False) as s:
+        stores = [s.open_store(name) for name in ("a", "b", "c")]
+        s.submit("b")
+        flags = F.NO_WAIT
+        for store in stores:
+            flags = store.logoff(flags)
+            assert store.saved_mode == F.NO_WAIT
+            store.release()
+        assert flags == F.NO_WAIT  # the last store was idle
+        # NO_WAIT still sends b's queued message.
+        s.begin_send("b")
+        s.end_send("b")
+        assert s.stats("b").sent == 1
+        assert s.stats("b").released
 
 
 # --- the final release -------------------------------------------------------------------
@@ -358,7 +382,7 @@ def test_external_support_gets_the_final_call_once() -> None:
     support = Support()
     store = ml.Store(support)
     assert store.store_id is None
-    assert store.logoff(F.PURGE) == 0  # an external support reports no activity
+    assert store.logoff(F.PURGE) == F.PURGE  # an external support reports no activity
     store.add_ref()
     assert store.release() == 1
     assert support.calls == []
@@ -370,7 +394,7 @@ def test_external_support_gets_the_final_call_once() -> None:
 def test_external_support_activity_and_logoff_transports() -> None:
     support = Support(answer=F.OUTBOUND, activity=F.OUTBOUND)
     with ml.Store(support) as store:
-        assert store.logoff(F.QUIET) == F.OUTBOUND
+        assert store.logoff(F.QUIET) == F.QUIET | F.OUTBOUND
         assert store.logoff_transports(F.QUIET) == F.OUTBOUND  # refused: still valid
         assert store.is_valid
         support.answer = F.COMPLETE
@@ -417,7 +441,7 @@ def test_external_support_timeout_carries_out_flags() -> None:
 
 def test_external_support_bad_activity_reports_nothing(unraisable) -> None:
     store = ml.Store(Support(activity=0x20))
-    assert store.logoff(F.ORDERLY) == 0
+    assert store.logoff(F.ORDERLY) == F.ORDERLY
     assert len(unraisable) == 1
     assert isinstance(unraisable[0].exc_value, ml.UnknownFlagsError)
     store.release()

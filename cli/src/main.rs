@@ -79,9 +79,13 @@ enum Command {
         /// Another client holds the store open.
         #[arg(long)]
         shared: bool,
-        /// Lenient validation: no mode means ABORT, several mean the most cautious.
+        /// Strict validation: exactly one mode. Without it (as real MAPI), no mode means
+        /// ABORT and several mean the most cautious.
         #[arg(long)]
-        lenient: bool,
+        strict: bool,
+        /// Every transfer in flight can be cancelled: ABORT cancels them and logs off.
+        #[arg(long)]
+        cancellable: bool,
         /// Print the decision as JSON (the fields of tests/fixtures/decision_table.json).
         #[arg(long)]
         json: bool,
@@ -133,9 +137,19 @@ fn main() -> ExitCode {
             mode,
             activity,
             shared,
-            lenient,
+            strict,
+            cancellable,
             json,
-        } => decide(&mode, &activity, shared, lenient, json),
+        } => decide(
+            &mode,
+            &activity,
+            Context {
+                shared,
+                strict,
+                cancellable,
+            },
+            json,
+        ),
         Command::Table { markdown, json } => {
             if json {
                 print_json(&table::all_cases());
@@ -173,7 +187,7 @@ fn error(message: &str) {
     let _ = writeln!(anstream::stderr(), "{style}error{style:#}: {message}");
 }
 
-fn decide(mode: &str, activity: &str, shared: bool, lenient: bool, json: bool) -> u8 {
+fn decide(mode: &str, activity: &str, context: Context, json: bool) -> u8 {
     let flags = match spec::parse_mode_spec(mode) {
         Ok(f) => f,
         Err(e) => {
@@ -188,14 +202,7 @@ fn decide(mode: &str, activity: &str, shared: bool, lenient: bool, json: bool) -
             return 2;
         }
     };
-    let mut context = 0;
-    if shared {
-        context |= Context::SHARED;
-    }
-    if lenient {
-        context |= Context::LENIENT;
-    }
-    let case = table::case(flags, activity, context);
+    let case = table::case(flags, activity, context.bits());
     if json {
         print_json(&case);
     } else {

@@ -32,9 +32,9 @@ pub struct Scenario {
     /// The spooler's PURGE deadline, in simulated ms.
     #[serde(default = "default_purge_deadline")]
     pub purge_deadline_ms: u64,
-    /// Lenient validation of the logoff flags: no mode means ABORT, several the most cautious.
+    /// Strict validation of the logoff flags; lenient, as real MAPI, by default.
     #[serde(default)]
-    pub lenient: bool,
+    pub strict: bool,
     /// The run is cut at this simulated time even if transfers could go on.
     #[serde(default = "default_limit")]
     pub limit_ms: NonZeroU64,

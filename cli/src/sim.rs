@@ -308,6 +308,11 @@ impl Shared {
                 }
                 ("flush_failed", detail, None)
             }
+            EventKind::RegistryUnreadable => (
+                "registry_unreadable",
+                e.detail.clone().unwrap_or_default(),
+                None,
+            ),
             EventKind::Undrained => (
                 "undrained",
                 format!(
@@ -646,7 +651,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Error> 
         "mapi-logoff-simulate",
         SpoolerOptions {
             purge_deadline: clock.real(scenario.purge_deadline_ms),
-            lenient: scenario.lenient,
+            strict: scenario.strict,
             cross_process: false,
             ..SpoolerOptions::default()
         },

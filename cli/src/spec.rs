@@ -13,7 +13,7 @@ fn parse_number(s: &str) -> Option<u32> {
 }
 
 /// The `ulFlags` bits of a mode spec: one mode name (`PURGE`, `purge`, `LOGOFF_PURGE`,
-/// `no-wait`), several joined by `|` (only lenient validation accepts them), or a raw
+/// `no-wait`), several joined by `|` (strict validation rejects them), or a raw
 /// number (`0x4`, `0`). The bits are not validated here: the core does that.
 pub fn parse_mode_spec(s: &str) -> Result<u32, String> {
     if let Some(n) = parse_number(s) {

@@ -17,7 +17,8 @@ pub struct Case {
     pub activity: u32,
     pub context: u32,
     pub shared: bool,
-    pub lenient: bool,
+    pub strict: bool,
+    pub cancellable: bool,
     /// The HRESULT's bits, 0 for `S_OK`.
     pub hresult: u32,
     pub error: Option<&'static str>,
@@ -42,15 +43,16 @@ pub struct Names {
 /// Decides one call through the core's `decide_bits`.
 pub fn case(flags: u32, activity: u32, context: u32) -> Case {
     let shared = context & Context::SHARED != 0;
-    let lenient = context & Context::LENIENT != 0;
+    let strict = context & Context::STRICT != 0;
+    let cancellable = context & Context::CANCELLABLE != 0;
     let result = decide_bits(flags, activity, context);
     let mode = result
         .as_ref()
         .ok()
-        .and_then(|_| parse_mode(flags, lenient).ok())
+        .and_then(|_| parse_mode(flags, strict).ok())
         .map(Mode::name);
     let name = format!(
-        "{} {} shared={shared} lenient={lenient}",
+        "{} {} shared={shared} strict={strict} cancellable={cancellable}",
         mode.map_or_else(|| mode_label(flags), str::to_owned),
         Activity::from_bits(activity).map_or_else(|| format!("{activity:#x}"), activity_names),
     );
@@ -65,7 +67,8 @@ pub fn case(flags: u32, activity: u32, context: u32) -> Case {
         activity,
         context,
         shared,
-        lenient,
+        strict,
+        cancellable,
         hresult,
         error,
         out_flags: decision.map(|d| d.out_flags.bits()),
@@ -104,9 +107,10 @@ pub fn decide_text(c: &Case) -> String {
     let activity = Activity::from_bits(c.activity)
         .map_or_else(|| format!("{:#x}", c.activity), activity_names);
     let mut out = format!(
-        "StoreLogoffTransports({mode}), activity {activity}, {}, {}\n",
+        "StoreLogoffTransports({mode}), activity {activity}, {}, {}{}\n",
         if c.shared { "shared" } else { "not shared" },
-        if c.lenient { "lenient" } else { "strict" },
+        if c.strict { "strict" } else { "lenient" },
+        if c.cancellable { ", cancellable" } else { "" },
     );
     let Some(n) = &c.names else {
         let error = c.error.unwrap_or("?");
@@ -157,7 +161,8 @@ fn activities() -> impl Iterator<Item = Activity> {
 }
 
 /// Every validated call: each mode (most cautious first, as SPEC §4 lists them) with
-/// each activity, not shared and shared. Lenient only changes validation, so it is off.
+/// each activity, not shared and shared. Strict only changes validation, so it is off, and
+/// no transfer can be cancelled (the table as the spooler applies it).
 pub fn all_cases() -> Vec<Case> {
     let mut cases = Vec::new();
     for context in [0, Context::SHARED] {

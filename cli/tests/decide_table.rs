@@ -50,7 +50,10 @@ fn decide_json(case: &Value) -> (Value, Option<i32>) {
         cmd.arg("--shared");
     }
     if context & 2 != 0 {
-        cmd.arg("--lenient");
+        cmd.arg("--strict");
+    }
+    if context & 4 != 0 {
+        cmd.arg("--cancellable");
     }
     let out = cmd.output().unwrap();
     (
@@ -64,8 +67,8 @@ fn decide_agrees_with_every_fixture_case() {
     let cases = fixture_cases();
     let mut checked = 0;
     for case in &cases {
-        // The CLI has flags for the two defined context bits only.
-        if case["context"].as_u64().unwrap() & !3 != 0 {
+        // The CLI has flags for the three defined context bits only.
+        if case["context"].as_u64().unwrap() & !7 != 0 {
             continue;
         }
         let (got, code) = decide_json(case);
@@ -107,16 +110,20 @@ fn decide_text_for_known_rows() {
         "{text}"
     );
 
-    let (text, code) = run(&["ORDERLY|PURGE"]);
+    let (text, code) = run(&["ORDERLY|PURGE", "--strict"]);
     assert_eq!(code, Some(1));
     assert!(
         text.contains("MAPI_E_INVALID_PARAMETER (0x80070057)"),
         "{text}"
     );
 
-    let (text, code) = run(&["ORDERLY|PURGE", "--lenient"]);
+    let (text, code) = run(&["ORDERLY|PURGE"]);
     assert_eq!(code, Some(0));
     assert!(text.contains("taken as ORDERLY"), "{text}");
+
+    let (text, code) = run(&["ABORT", "--activity", "inbound", "--cancellable"]);
+    assert_eq!(code, Some(0));
+    assert!(text.contains("release      NOW"), "{text}");
 
     let (text, code) = run(&["0x20"]);
     assert_eq!(code, Some(1));

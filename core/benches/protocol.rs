@@ -3,9 +3,9 @@
 //!
 //! - `decide`: `decide_bits` over every mode with each single activity bit (and none),
 //!   alone and shared, varied like a caller's inputs.
-//! - `store_cycle_idle`: open -> StoreLogoff(NO_WAIT) -> final release on an idle store;
-//!   `store_cycle_idle_machine_registry`: the same with cross-process sharing on, which adds
-//!   the machine registry's file-system calls to every open and release.
+//! - `store_cycle_idle`: open -> StoreLogoff(NO_WAIT) -> final release on an idle store, in
+//!   the default configuration (cross-process sharing on, the registry in the directory the
+//!   library picks); `store_cycle_idle_cross_process_off`: the same without the registry.
 //! - `store_cycle_purge_4_queued_wall` and `_library`: open, submit 4 messages, then PURGE
 //!   through `logoff_transports`. The core calls `flush_queues` on a thread of its own; the
 //!   transport drains the queue from there (begin_send/end_send) and the PURGE returns once
@@ -23,17 +23,16 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use mapi_logoff::{FlushFlags, LogoffFlags, Spooler, SpoolerOptions, decide_bits};
 
+/// A spooler in the default configuration, or with cross-process sharing off.
 fn spooler(cross_process: bool) -> Spooler {
-    let dir = std::env::temp_dir().join("mapi-logoff-bench");
-    Spooler::with_options(
-        "bench",
+    Spooler::create(
+        &format!("bench-{}", std::process::id()),
         SpoolerOptions {
             cross_process,
-            runtime_dir: Some(dir),
             ..Default::default()
         },
     )
-    .unwrap()
+    .unwrap_or_else(|e| panic!("{}", e.message))
 }
 
 /// (flags, activity, context) triples, all valid: the inputs of the C and Python figures.
@@ -59,8 +58,8 @@ fn protocol(c: &mut Criterion) {
     });
 
     for (name, cross_process) in [
-        ("store_cycle_idle", false),
-        ("store_cycle_idle_machine_registry", true),
+        ("store_cycle_idle", true),
+        ("store_cycle_idle_cross_process_off", false),
     ] {
         let sp = spooler(cross_process);
         c.bench_function(name, |b| {
@@ -73,7 +72,7 @@ fn protocol(c: &mut Criterion) {
         });
     }
 
-    let sp = spooler(false);
+    let sp = spooler(true);
     let in_transport = Arc::new(AtomicU64::new(0));
     let (t, spent) = (sp.clone(), in_transport.clone());
     sp.add_transport(Arc::new(move |id: &str, _: FlushFlags| {

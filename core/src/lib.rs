@@ -12,22 +12,25 @@
 //! assert_eq!(d.release, Release::WhenDrained);
 //! ```
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod decide;
 mod error;
 mod flags;
+mod fork;
 mod registry;
 mod spooler;
 mod store;
 
 pub use decide::{
-    Context, Decision, decide, decide_bits, decide_mode, drained, parse_activity, parse_mode,
+    Context, Decision, decide, decide_bits, decide_mode, decide_mode_in, drained, parse_activity,
+    parse_mode,
 };
 pub use error::{Error, Result, S_OK, hresult_of};
 pub use flags::{Activity, FlushFlags, LogoffFlags, Mode, Release, flag_names};
 pub use spooler::{
-    CloseReport, Event, EventKind, Spooler, SpoolerOptions, StoreStats, Subscriber, Transport,
+    CloseReport, CreateError, Event, EventKind, Spooler, SpoolerOptions, StoreStats, Subscriber,
+    Transport,
 };
 pub use store::{Store, Support};
 

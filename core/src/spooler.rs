@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use crate::decide::{Decision, decide_mode, drained, parse_mode};
 use crate::error::{Error, Result};
 use crate::flags::{Activity, FlushFlags, LogoffFlags, Mode, Release};
-use crate::registry::{Registry, default_root};
+use crate::fork;
+use crate::registry::{Held, Registry, default_path};
 use crate::store::{Store, Support};
 
 /// A transport provider as the spooler sees it: `IXPLogon::FlushQueues`.
@@ -52,11 +53,14 @@ pub enum EventKind {
     FlushFailed,
     /// The spooler closed before the store drained; its activity is in `out_flags`.
     Undrained,
+    /// The machine registry could not be read, so the store counted as shared (`detail`
+    /// says why). Nothing was deleted.
+    RegistryUnreadable,
 }
 
 impl EventKind {
     /// The kind's name: `"decided"`, `"refused"`, `"released"`, `"release_deferred"`,
-    /// `"timed_out"`, `"flush_failed"`, `"undrained"`.
+    /// `"timed_out"`, `"flush_failed"`, `"undrained"`, `"registry_unreadable"`.
     pub fn name(self) -> &'static str {
         match self {
             EventKind::Decided => "decided",
@@ -66,6 +70,7 @@ impl EventKind {
             EventKind::TimedOut => "timed_out",
             EventKind::FlushFailed => "flush_failed",
             EventKind::Undrained => "undrained",
+            EventKind::RegistryUnreadable => "registry_unreadable",
         }
     }
 }
@@ -138,13 +143,17 @@ pub struct SpoolerOptions {
     pub purge_deadline: Duration,
     /// How long [`Spooler::close`] waits for open stores to drain (default 30 s).
     pub close_deadline: Duration,
-    /// Lenient validation of StoreLogoffTransports and of its stores' StoreLogoff.
-    pub lenient: bool,
+    /// Strict validation of StoreLogoffTransports and of its stores' StoreLogoff (exactly
+    /// one mode flag). Off by default: lenient, as real MAPI.
+    pub strict: bool,
     /// Share open stores with spoolers of other processes through the machine registry
     /// (default true). When false only clients of this spooler count as shared.
     pub cross_process: bool,
     /// Where the machine registry lives; default `$MAPI_LOGOFF_RUNTIME_DIR`, else
-    /// `$XDG_RUNTIME_DIR/mapi-logoff`, else the temp dir.
+    /// `$XDG_RUNTIME_DIR/mapi-logoff`, else `/run/user/<euid>/mapi-logoff` where that
+    /// exists, else `<temp dir>/mapi-logoff-<euid>`. It must be a directory private to
+    /// the effective user (created 0700 when missing); anything else fails with
+    /// `MAPI_E_NO_ACCESS`.
     pub runtime_dir: Option<PathBuf>,
 }
 
@@ -153,11 +162,24 @@ impl Default for SpoolerOptions {
         SpoolerOptions {
             purge_deadline: Duration::from_secs(30),
             close_deadline: Duration::from_secs(30),
-            lenient: false,
+            strict: false,
             cross_process: true,
             runtime_dir: None,
         }
     }
+}
+
+/// Why [`Spooler::create`] failed: the HRESULT, and a message that names what was wrong
+/// (for a refused registry directory: the path and the fix).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CreateError {
+    /// The HRESULT: `MAPI_E_INVALID_PARAMETER` (empty profile), `MAPI_E_NO_ACCESS` (an
+    /// unsafe registry directory), `MAPI_E_NOT_ENOUGH_MEMORY` (a full disk),
+    /// `MAPI_E_BUSY` (every registry slot of the profile in use) or `MAPI_E_CALL_FAILED`.
+    pub error: Error,
+    /// What went wrong, for people.
+    pub message: String,
 }
 
 /// What [`Spooler::close`] found.
@@ -210,7 +232,7 @@ type Registered<T> = RwLock<Arc<Vec<(u64, T)>>>;
 
 struct Inner {
     profile: String,
-    lenient: bool,
+    strict: bool,
     purge_deadline_ns: AtomicU64,
     close_deadline: Duration,
     state: AtomicU8,
@@ -220,6 +242,8 @@ struct Inner {
     has_subscribers: AtomicBool,
     next_id: AtomicU64,
     registry: Option<Registry>,
+    /// The process's fork generation at creation: in a forked child every call fails.
+    fork_generation: u64,
 }
 
 struct Entry {
@@ -316,22 +340,39 @@ impl Spooler {
         Spooler::with_options(profile, SpoolerOptions::default())
     }
 
-    /// The spooler of `profile`. An empty profile is `MAPI_E_INVALID_PARAMETER`; a
-    /// registry directory that cannot be created is `MAPI_E_CALL_FAILED`.
+    /// The spooler of `profile`; see [`create`](Spooler::create) for the errors.
     pub fn with_options(profile: &str, options: SpoolerOptions) -> Result<Spooler> {
+        Spooler::create(profile, options).map_err(|e| e.error)
+    }
+
+    /// The spooler of `profile`. An empty profile is `MAPI_E_INVALID_PARAMETER`; a
+    /// registry directory that is not private to this user is `MAPI_E_NO_ACCESS`, with a
+    /// message naming the path and the fix.
+    pub fn create(profile: &str, options: SpoolerOptions) -> Result<Spooler, CreateError> {
         if profile.is_empty() {
-            return Err(Error::InvalidParameter);
+            return Err(CreateError {
+                error: Error::InvalidParameter,
+                message: "the profile name is empty".into(),
+            });
         }
+        fork::watch().map_err(|e| CreateError {
+            error: Error::CallFailed,
+            message: format!("cannot watch for fork: {e}"),
+        })?;
+        let fork_generation = fork::generation();
         let registry = if options.cross_process {
-            let root = options.runtime_dir.clone().unwrap_or_else(default_root);
-            Some(Registry::open(&root, profile).map_err(|_| Error::CallFailed)?)
+            let root = options.runtime_dir.clone().unwrap_or_else(default_path);
+            Some(Registry::open(&root, profile).map_err(|e| CreateError {
+                error: e.error,
+                message: e.message,
+            })?)
         } else {
             None
         };
         Ok(Spooler {
             inner: Arc::new(Inner {
                 profile: profile.to_owned(),
-                lenient: options.lenient,
+                strict: options.strict,
                 purge_deadline_ns: AtomicU64::new(duration_ns(options.purge_deadline)),
                 close_deadline: options.close_deadline,
                 state: AtomicU8::new(OPEN),
@@ -349,6 +390,7 @@ impl Spooler {
                 has_subscribers: AtomicBool::new(false),
                 next_id: AtomicU64::new(1),
                 registry,
+                fork_generation,
             }),
         })
     }
@@ -392,7 +434,17 @@ impl Spooler {
             .expect("slots are never removed")
     }
 
+    /// In a child forked after this spooler was created, every call fails.
+    fn check_fork(&self) -> Result<()> {
+        if fork::generation() == self.inner.fork_generation {
+            Ok(())
+        } else {
+            Err(Error::InvalidObject)
+        }
+    }
+
     fn check_open(&self, allow_closing: bool) -> Result<()> {
+        self.check_fork()?;
         match self.inner.state.load(Ordering::Acquire) {
             OPEN => Ok(()),
             CLOSING if allow_closing => Ok(()),
@@ -402,7 +454,8 @@ impl Spooler {
 
     /// Opens a client's handle on `store_id` (reference count 1). The store is served
     /// with all gates open; a logoff of another client still waiting for the store to
-    /// drain ends now, since the store is in use again.
+    /// drain ends now, since the store is in use again. A failed open (the machine
+    /// registry cannot record the hold) changes nothing.
     pub fn open_store(&self, store_id: &str) -> Result<Store> {
         validate_id(store_id)?;
         self.check_open(false)?;
@@ -414,18 +467,20 @@ impl Spooler {
         };
         {
             let entry = &mut *lock(&slot.0);
+            // Record the hold first: if that fails, nothing has changed. A store whose
+            // logoff is still pending is held already (its client counts until released).
+            if entry.stats.clients == 0
+                && let Some(registry) = &self.inner.registry
+            {
+                registry.publish(&id).map_err(|e| e.error)?;
+            }
+            entry.stats.clients += 1;
             if let Some(mode) = entry.stats.pending {
                 self.release_entry(entry, &id, &mut events, || Event {
                     detail: Some("the store was opened again before it drained".into()),
                     ..event(EventKind::Released, &id, Some(mode))
                 });
             }
-            if entry.stats.clients == 0
-                && let Some(registry) = &self.inner.registry
-            {
-                registry.publish(&id).map_err(|_| Error::CallFailed)?;
-            }
-            entry.stats.clients += 1;
             entry.stats.released = false;
             entry.stats.allowed = Activity::all();
         }
@@ -438,7 +493,7 @@ impl Spooler {
         Ok(Store::with_id(
             Arc::new(support),
             Some(id),
-            self.inner.lenient,
+            self.inner.strict,
         ))
     }
 
@@ -581,6 +636,7 @@ impl Spooler {
     /// The store's counters (all zero, gates closed, for a store never mentioned).
     pub fn stats(&self, store_id: &str) -> Result<StoreStats> {
         validate_id(store_id)?;
+        self.check_fork()?;
         let guard = self.inner.stores.guard();
         Ok(self
             .inner
@@ -688,17 +744,24 @@ impl Spooler {
         flags: &mut u32,
         final_release: bool,
     ) -> Result<()> {
-        let mode = parse_mode(*flags, self.inner.lenient)?;
+        let mode = parse_mode(*flags, self.inner.strict)?;
         self.check_open(false)?;
         let mut events = self.events();
         let (decision, waiter) = {
             let entry = &mut *lock(&slot.0);
             let shared = entry.stats.clients > 1
-                || self
-                    .inner
-                    .registry
-                    .as_ref()
-                    .is_some_and(|r| r.others_hold(id));
+                || match self.inner.registry.as_ref().map(|r| r.others_hold(id)) {
+                    None | Some(Held::No) => false,
+                    Some(Held::Yes) => true,
+                    Some(Held::CannotTell(why)) => {
+                        // Cannot tell: count it as shared, say so, delete nothing.
+                        events.push(|| Event {
+                            detail: Some(why),
+                            ..event(EventKind::RegistryUnreadable, id, Some(mode))
+                        });
+                        true
+                    }
+                };
             let decision = decide_mode(mode, entry.stats.activity(), shared);
             let kind = match decision.release {
                 Release::Refused => EventKind::Refused,

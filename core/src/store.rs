@@ -56,9 +56,10 @@ struct StoreInner {
 
 #[derive(Debug, Default)]
 struct HandleState {
-    refs: u32,
+    /// Wide enough that no program can overflow it (SPEC §5): 2^64 add_refs take centuries.
+    refs: u64,
     saved_mode: Option<Mode>,
-    lenient: bool,
+    strict: bool,
     /// An explicit logoff_transports answered COMPLETE: the handle is dead but for
     /// add_ref/release, and the final release calls nothing.
     logged_off: bool,
@@ -71,19 +72,26 @@ struct HandleState {
 }
 
 impl Store {
-    /// A handle with reference count 1 on a caller-supplied support.
+    /// A handle with reference count 1 on a caller-supplied support, with lenient
+    /// validation of its StoreLogoff flags (what real MAPI accepts).
     pub fn new(support: Arc<dyn Support>) -> Store {
         Store::with_id(support, None, false)
     }
 
-    pub(crate) fn with_id(support: Arc<dyn Support>, id: Option<Arc<str>>, lenient: bool) -> Store {
+    /// A handle with reference count 1 on a caller-supplied support; `strict` opts in to
+    /// strict validation of its StoreLogoff flags from the start.
+    pub fn new_with_validation(support: Arc<dyn Support>, strict: bool) -> Store {
+        Store::with_id(support, None, strict)
+    }
+
+    pub(crate) fn with_id(support: Arc<dyn Support>, id: Option<Arc<str>>, strict: bool) -> Store {
         Store {
             inner: Arc::new(StoreInner {
                 support,
                 store_id: id,
                 state: Mutex::new(HandleState {
                     refs: 1,
-                    lenient,
+                    strict,
                     ..HandleState::default()
                 }),
             }),
@@ -100,13 +108,18 @@ impl Store {
         self.inner.store_id.as_deref()
     }
 
-    /// Opt in to (or out of) lenient validation of this handle's `logoff` flags.
-    pub fn set_lenient(&self, lenient: bool) {
-        self.state().lenient = lenient;
+    /// Opt in to (or out of) strict validation of this handle's `logoff` flags.
+    pub fn set_strict(&self, strict: bool) {
+        self.state().strict = strict;
+    }
+
+    /// Whether this handle validates its `logoff` flags strictly.
+    pub fn is_strict(&self) -> bool {
+        self.state().strict
     }
 
     /// The current reference count (0 once finally released).
-    pub fn ref_count(&self) -> u32 {
+    pub fn ref_count(&self) -> u64 {
         self.state().refs
     }
 
@@ -122,11 +135,13 @@ impl Store {
     }
 
     /// `IUnknown::AddRef`: the new count, or 0 (and no change) once finally released.
-    pub fn add_ref(&self) -> u32 {
+    pub fn add_ref(&self) -> u64 {
         let mut s = self.state();
         if s.refs == 0 {
             return 0;
         }
+        // Cannot overflow in practice (2^64 calls); if it ever did, the handle would stay
+        // open for good rather than be released under a holder.
         s.refs = s.refs.saturating_add(1);
         s.refs
     }
@@ -136,7 +151,7 @@ impl Store {
     /// [`logoff_transports`](Store::logoff_transports) already answered COMPLETE), and may
     /// wait if the saved mode is PURGE. Releasing a finally released handle returns 0
     /// and does nothing.
-    pub fn release(&self) -> u32 {
+    pub fn release(&self) -> u64 {
         let mode = {
             let mut s = self.state();
             if s.refs == 0 {
@@ -179,15 +194,18 @@ impl Store {
     }
 
     /// `IMsgStore::StoreLogoff`: validates `flags` (SPEC §3), saves the mode for the final
-    /// release (a later call overwrites it) and writes the store's current activity back
-    /// into `flags`. It performs no logoff. A rejected call changes nothing.
+    /// release (a later call overwrites it) and writes back the mode's own flag with the
+    /// store's current activity, `mode | A` (just the mode when the support cannot know the
+    /// activity). Keeping the mode lets a caller that reuses one variable across stores ask
+    /// each of them for the same mode. It performs no logoff. A rejected call changes
+    /// nothing.
     pub fn logoff(&self, flags: &mut u32) -> Result<()> {
         let mut s = self.state();
         Store::check_valid(&s)?;
-        let mode = parse_mode(*flags, s.lenient)?;
+        let mode = parse_mode(*flags, s.strict)?;
         s.saved_mode = Some(mode);
         drop(s);
-        *flags = self.inner.support.activity().bits();
+        *flags = mode.flag().bits() | self.inner.support.activity().bits();
         Ok(())
     }
 
@@ -261,5 +279,43 @@ impl std::fmt::Debug for Store {
             .field("saved_mode", &s.saved_mode)
             .field("logged_off", &s.logged_off)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A support that counts its calls.
+    #[derive(Default)]
+    struct Counting(Mutex<u32>);
+
+    impl Support for Counting {
+        fn store_logoff_transports(&self, flags: &mut u32) -> Result<()> {
+            *self.0.lock().unwrap() += 1;
+            *flags = LogoffFlags::COMPLETE.bits();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_count_passes_u32_max_without_an_early_final_release() {
+        let support = Arc::new(Counting::default());
+        let store = Store::new(support.clone());
+        // 2^32 add_refs take minutes; start the count where a 32-bit one would saturate.
+        store.state().refs = u64::from(u32::MAX);
+        assert_eq!(store.add_ref(), u64::from(u32::MAX) + 1);
+        assert_eq!(store.add_ref(), u64::from(u32::MAX) + 2);
+        assert_eq!(store.release(), u64::from(u32::MAX) + 1);
+        assert_eq!(store.release(), u64::from(u32::MAX));
+        assert_eq!(
+            *support.0.lock().unwrap(),
+            0,
+            "no final call while references are held"
+        );
+        assert!(store.is_valid());
+        store.state().refs = 1;
+        assert_eq!(store.release(), 0);
+        assert_eq!(*support.0.lock().unwrap(), 1);
     }
 }

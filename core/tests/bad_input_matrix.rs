@@ -5,13 +5,18 @@
 
 mod common;
 
-use common::spooler;
-use mapi_logoff::{Error, LogoffFlags, Mode, Spooler, Store, StoreStats, decide_bits};
+use std::sync::Arc;
+
+use common::{spooler, spooler_with};
+use mapi_logoff::{
+    Context, Error, LogoffFlags, Mode, Result, Spooler, SpoolerOptions, Store, StoreStats, Support,
+    decide_bits,
+};
 
 const MATRIX: &str = include_str!("../../tests/fixtures/bad_input_matrix.json");
 
 /// The classes this file has a test for, in the file's order.
-const CLASSES: [&str; 11] = [
+const CLASSES: [&str; 12] = [
     "null",
     "wrong_type",
     "negative",
@@ -19,6 +24,7 @@ const CLASSES: [&str; 11] = [
     "unknown_flag_bits",
     "zero_flags",
     "several_flags",
+    "unknown_context_bits",
     "bad_store_id",
     "empty_store_id",
     "released_handle",
@@ -64,14 +70,25 @@ struct Scene {
 struct Snapshot {
     stats: StoreStats,
     saved_mode: Option<Mode>,
-    ref_count: u32,
+    ref_count: u64,
     valid: bool,
     store_ids: Vec<String>,
 }
 
 impl Scene {
     fn new() -> Scene {
-        let spooler = spooler();
+        Scene::on(spooler())
+    }
+
+    /// The scene on a spooler with strict validation opted in.
+    fn strict() -> Scene {
+        Scene::on(spooler_with(SpoolerOptions {
+            strict: true,
+            ..Default::default()
+        }))
+    }
+
+    fn on(spooler: Spooler) -> Scene {
         let store = spooler.open_store("box").unwrap();
         spooler.submit("box").unwrap();
         let mut f = LogoffFlags::NO_WAIT.bits();
@@ -154,16 +171,51 @@ fn unknown_flag_bits() {
     );
 }
 
+/// An external support that answers COMPLETE.
+struct Complete;
+
+impl Support for Complete {
+    fn store_logoff_transports(&self, flags: &mut u32) -> Result<()> {
+        *flags = LogoffFlags::COMPLETE.bits();
+        Ok(())
+    }
+}
+
 #[test]
 fn zero_flags() {
     let want = expect("zero_flags");
-    Scene::new().bad_flags(0, want);
+    Scene::strict().bad_flags(0, want);
+    let scene = Scene::new();
+    scene.store.set_strict(true);
+    let mut f = 0;
+    assert_eq!(scene.store.logoff(&mut f), Err(want));
+    // The lenient default takes it: ABORT.
+    scene.store.set_strict(false);
+    scene.store.logoff(&mut f).unwrap();
+    assert_eq!(scene.store.saved_mode(), Some(Mode::Abort));
 }
 
 #[test]
 fn several_flags() {
     let want = expect("several_flags");
-    Scene::new().bad_flags((LogoffFlags::ORDERLY | LogoffFlags::ABORT).bits(), want);
+    let several = (LogoffFlags::ORDERLY | LogoffFlags::ABORT).bits();
+    Scene::strict().bad_flags(several, want);
+    let external = Store::new_with_validation(Arc::new(Complete), true);
+    let mut f = several;
+    assert_eq!(external.logoff(&mut f), Err(want));
+    assert_eq!((f, external.saved_mode()), (several, None));
+    // The lenient default takes the most cautious.
+    let lenient = Scene::new();
+    let mut f = several;
+    lenient.store.logoff(&mut f).unwrap();
+    assert_eq!(lenient.store.saved_mode(), Some(Mode::Abort));
+}
+
+#[test]
+fn unknown_context_bits() {
+    let want = expect("unknown_context_bits");
+    assert_eq!(decide_bits(LogoffFlags::ORDERLY.bits(), 0, 0x8), Err(want));
+    assert_eq!(Context::from_bits(0x8), Err(want));
 }
 
 #[test]

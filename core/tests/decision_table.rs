@@ -25,7 +25,8 @@ struct Case {
     activity: u32,
     context: u32,
     shared: bool,
-    lenient: bool,
+    strict: bool,
+    cancellable: bool,
     hresult: u32,
     error: Option<String>,
     out_flags: Option<u32>,
@@ -80,9 +81,9 @@ fn load() -> Fixture {
 fn run(case: &Case) -> Result<mapi_logoff::Decision, Error> {
     let context = Context::from_bits(case.context)?;
     assert_eq!(
-        (context.shared, context.lenient),
-        (case.shared, case.lenient),
-        "case {:?}: the context word {:#x} disagrees with its shared/lenient fields",
+        (context.shared, context.strict, context.cancellable),
+        (case.shared, case.strict, case.cancellable),
+        "case {:?}: the context word {:#x} disagrees with its shared/strict/cancellable fields",
         case.name,
         case.context
     );
@@ -180,12 +181,12 @@ fn cases_are_well_formed() {
             );
         }
     }
-    // The full table: 5 modes x 8 activities x shared x lenient.
+    // The full table: 5 modes x 8 activities x shared x strict x cancellable.
     let mut full = 0;
     for mode in mapi_logoff::Mode::ALL {
         for activity in 0..8u32 {
             let activity = activity << 17;
-            for context in 0..4u32 {
+            for context in 0..8u32 {
                 let present = fixture.cases.iter().any(|c| {
                     c.flags == mode.flag().bits() && c.activity == activity && c.context == context
                 });
@@ -197,8 +198,8 @@ fn cases_are_well_formed() {
             }
         }
     }
-    assert_eq!(full, 160);
-    assert!(fixture.cases.len() > 160);
+    assert_eq!(full, 320);
+    assert!(fixture.cases.len() > 320);
 }
 
 #[test]
@@ -217,8 +218,12 @@ fn constants_match_the_core() {
             release.value(),
         );
     }
-    rust.insert("MAPI_LOGOFF_SHARED".to_owned(), Context::SHARED);
-    rust.insert("MAPI_LOGOFF_LENIENT".to_owned(), Context::LENIENT);
+    rust.insert("MAPI_LOGOFF_DECIDE_SHARED".to_owned(), Context::SHARED);
+    rust.insert("MAPI_LOGOFF_DECIDE_STRICT".to_owned(), Context::STRICT);
+    rust.insert(
+        "MAPI_LOGOFF_DECIDE_CANCELLABLE".to_owned(),
+        Context::CANCELLABLE,
+    );
     rust.insert("S_OK".to_owned(), S_OK as u32);
     for error in Error::ALL {
         rust.insert(error.name().to_owned(), error.hresult_bits());

@@ -3,15 +3,18 @@
 //! After every step: the results agree, every store's counters agree, no message is lost,
 //! StoreLogoffTransports ran at most once per released handle, and no store that has
 //! drained is still waiting to be released.
+//!
+//! A second spooler of the same profile, with its own handle on the machine registry,
+//! stands for another process: its clients make the stores shared.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Recorder, spooler_with};
+use common::Recorder;
 use mapi_logoff::{
-    Activity, Error, EventKind, LogoffFlags, Mode, Release, SpoolerOptions, Store, StoreStats,
-    decide_mode,
+    Activity, Error, EventKind, LogoffFlags, Mode, Release, Spooler, SpoolerOptions, Store,
+    StoreStats, decide_mode,
 };
 use proptest::prelude::*;
 
@@ -43,6 +46,10 @@ enum Op {
     EndSend(usize, bool),
     BeginReceive(usize),
     EndReceive(usize),
+    /// A client of the other process opens the store.
+    OtherOpen(usize),
+    /// A client of the other process releases its handle on the store.
+    OtherRelease(usize),
 }
 
 fn mode() -> impl Strategy<Value = Mode> {
@@ -63,7 +70,9 @@ fn op() -> impl Strategy<Value = Op> {
         3 => s.clone().prop_map(Op::BeginSend),
         3 => (s.clone(), any::<bool>()).prop_map(|(s, sent)| Op::EndSend(s, sent)),
         2 => s.clone().prop_map(Op::BeginReceive),
-        2 => s.prop_map(Op::EndReceive),
+        2 => s.clone().prop_map(Op::EndReceive),
+        1 => s.clone().prop_map(Op::OtherOpen),
+        1 => s.prop_map(Op::OtherRelease),
     ]
 }
 
@@ -76,7 +85,7 @@ struct ModelStore {
 #[derive(Debug, Clone, Copy)]
 struct ModelHandle {
     store: usize,
-    refs: u32,
+    refs: u64,
     saved: Option<Mode>,
     logged_off: bool,
     final_calls: u32,
@@ -88,6 +97,8 @@ struct Model {
     handles: Vec<ModelHandle>,
     /// StoreLogoffTransports calls that were decided (an event each).
     decisions: usize,
+    /// Open handles of the other process, per store.
+    other: [u32; 2],
 }
 
 impl Model {
@@ -132,7 +143,7 @@ impl Model {
     fn logoff_transports(&mut self, s: usize, mode: Mode, final_release: bool) -> (u32, bool) {
         self.decisions += 1;
         let st = self.stores[s].stats;
-        let shared = st.clients > 1;
+        let shared = st.clients > 1 || self.other[s] > 0;
         let d = decide_mode(mode, st.activity(), shared);
         let mut timed_out = false;
         match d.release {
@@ -214,10 +225,15 @@ impl Model {
 }
 
 fn run(ops: Vec<Op>) {
-    let sp = spooler_with(SpoolerOptions {
+    let dir = common::private_tempdir();
+    let options = || SpoolerOptions {
         purge_deadline: Duration::ZERO,
+        runtime_dir: Some(dir.path().into()),
         ..Default::default()
-    });
+    };
+    let sp = Spooler::with_options("model", options()).unwrap();
+    let other = Spooler::with_options("model", options()).unwrap();
+    let mut other_handles: [Vec<Store>; 2] = Default::default();
     let events = Recorder::on(&sp);
     let mut model = Model::default();
     let mut handles: Vec<Store> = Vec::new();
@@ -261,7 +277,11 @@ fn run(ops: Vec<Op>) {
                     assert_eq!(got, Ok(()), "{ctx}");
                     model.handles[h].saved = Some(mode);
                     let a = model.stores[m.store].stats.activity();
-                    assert_eq!(f, a.bits(), "{ctx}: StoreLogoff reports the activity");
+                    assert_eq!(
+                        f,
+                        mode.flag().bits() | a.bits(),
+                        "{ctx}: StoreLogoff writes back the mode and the activity"
+                    );
                 }
             }
             Op::LogoffTransports(h, mode) => {
@@ -290,6 +310,21 @@ fn run(ops: Vec<Op>) {
                 let mut f = 0x21;
                 assert!(handles[h].logoff(&mut f).is_err(), "{ctx}");
                 assert_eq!(f, 0x21, "{ctx}: a rejected call writes nothing");
+            }
+            Op::OtherOpen(s) => {
+                if other_handles[s].len() >= 3 {
+                    continue;
+                }
+                other_handles[s].push(other.open_store(STORES[s]).unwrap());
+                model.other[s] += 1;
+            }
+            Op::OtherRelease(s) => {
+                let Some(h) = other_handles[s].pop() else {
+                    continue;
+                };
+                // The other process's copy of the store is idle: its ABORT releases now.
+                assert_eq!(h.release(), 0, "{ctx}");
+                model.other[s] -= 1;
             }
             Op::Submit(s)
             | Op::BeginSend(s)

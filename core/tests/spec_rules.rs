@@ -48,7 +48,10 @@ fn output_bits_on_input_are_ignored() {
 
 #[test]
 fn a_rejected_logoff_changes_nothing() {
-    let sp = spooler();
+    let sp = spooler_with(SpoolerOptions {
+        strict: true,
+        ..Default::default()
+    });
     let store = sp.open_store("s").unwrap();
     let mut f = LogoffFlags::QUIET.bits();
     store.logoff(&mut f).unwrap();
@@ -70,30 +73,54 @@ fn a_rejected_logoff_changes_nothing() {
 }
 
 #[test]
-fn lenient_store_reads_zero_as_abort_and_several_as_most_cautious() {
+fn validation_is_lenient_by_default_zero_is_abort_and_several_the_most_cautious() {
     let sp = spooler();
     let store = sp.open_store("s").unwrap();
-    store.set_lenient(true);
+    assert!(!store.is_strict());
     let mut f = 0;
     store.logoff(&mut f).unwrap();
     assert_eq!(store.saved_mode(), Some(Mode::Abort));
-    let mut f = (LogoffFlags::PURGE | LogoffFlags::ORDERLY | LogoffFlags::NO_WAIT).bits();
-    store.logoff(&mut f).unwrap();
-    assert_eq!(store.saved_mode(), Some(Mode::Orderly));
+    assert_eq!(
+        f,
+        LogoffFlags::ABORT.bits(),
+        "the mode it took is written back"
+    );
+    for (several, chosen) in [
+        (
+            LogoffFlags::PURGE | LogoffFlags::ORDERLY | LogoffFlags::NO_WAIT,
+            Mode::Orderly,
+        ),
+        (LogoffFlags::PURGE | LogoffFlags::NO_WAIT, Mode::NoWait),
+        (LogoffFlags::ORDERLY | LogoffFlags::ABORT, Mode::Abort),
+        (
+            LogoffFlags::ABORT | LogoffFlags::QUIET | LogoffFlags::PURGE,
+            Mode::Quiet,
+        ),
+    ] {
+        let mut f = several.bits();
+        store.logoff(&mut f).unwrap();
+        assert_eq!(store.saved_mode(), Some(chosen), "{several:?}");
+    }
     let mut f = 0x20;
     assert_eq!(store.logoff(&mut f), Err(Error::UnknownFlags));
+    assert_eq!(f, 0x20);
+    // External supports too (Kopano's tests call StoreLogoff(0)).
+    let support = counting(LogoffFlags::COMPLETE);
+    let external = Store::new(support.clone());
+    let mut f = 0;
+    assert_eq!(external.logoff(&mut f), Ok(()));
+    assert_eq!(f, LogoffFlags::ABORT.bits());
+    external.release();
+    assert_eq!(
+        *support.calls.lock().unwrap(),
+        vec![LogoffFlags::ABORT.bits()]
+    );
 }
 
 #[test]
-fn lenient_spooler_makes_its_stores_lenient() {
-    let sp = spooler_with(SpoolerOptions {
-        lenient: true,
-        ..Default::default()
-    });
+fn lenient_spooler_takes_zero_as_abort_in_store_logoff_transports() {
+    let sp = spooler();
     let store = sp.open_store("s").unwrap();
-    let mut f = 0;
-    store.logoff(&mut f).unwrap();
-    assert_eq!(store.saved_mode(), Some(Mode::Abort));
     let mut f = 0;
     store.logoff_transports(&mut f).unwrap();
     assert_eq!(
@@ -104,8 +131,136 @@ fn lenient_spooler_makes_its_stores_lenient() {
 }
 
 #[test]
-fn a_rejected_store_logoff_transports_changes_nothing() {
+fn strict_is_opt_in_per_spooler_per_store_and_per_external_store() {
+    let sp = spooler_with(SpoolerOptions {
+        strict: true,
+        ..Default::default()
+    });
+    let store = sp.open_store("s").unwrap();
+    assert!(store.is_strict());
+    let mut f = 0;
+    assert_eq!(store.logoff(&mut f), Err(Error::InvalidParameter));
+    let mut f = 0x3;
+    assert_eq!(
+        store.logoff_transports(&mut f),
+        Err(Error::InvalidParameter)
+    );
+    assert_eq!(f, 0x3);
+    store.set_strict(false);
+    let mut f = 0;
+    store.logoff(&mut f).unwrap();
+    assert_eq!(store.saved_mode(), Some(Mode::Abort));
+
+    let lenient = spooler();
+    let store = lenient.open_store("t").unwrap();
+    store.set_strict(true);
+    let mut f = LogoffFlags::NO_WAIT.bits() | LogoffFlags::PURGE.bits();
+    assert_eq!(store.logoff(&mut f), Err(Error::InvalidParameter));
+    assert_eq!(store.saved_mode(), None, "a rejected call saves nothing");
+
+    let support = counting(LogoffFlags::COMPLETE);
+    let external = Store::new_with_validation(support.clone(), true);
+    assert!(external.is_strict());
+    let mut f = 0;
+    assert_eq!(external.logoff(&mut f), Err(Error::InvalidParameter));
+    assert_eq!(f, 0);
+    external.release();
+    assert_eq!(
+        *support.calls.lock().unwrap(),
+        vec![LogoffFlags::ABORT.bits()]
+    );
+}
+
+#[test]
+fn one_variable_reused_across_stores_asks_each_for_the_same_mode() {
+    // MFCMAPI: ULONG ulFlags = LOGOFF_NO_WAIT; then StoreLogoff(&ulFlags); Release(); per store.
     let sp = spooler();
+    let idle = sp.open_store("idle").unwrap();
+    let busy = sp.open_store("busy").unwrap();
+    let last = sp.open_store("last").unwrap();
+    sp.submit("busy").unwrap();
+    sp.submit("last").unwrap();
+    let mut ul_flags = LogoffFlags::NO_WAIT.bits();
+    for store in [&idle, &busy, &last] {
+        store.logoff(&mut ul_flags).unwrap();
+        assert_eq!(store.saved_mode(), Some(Mode::NoWait));
+        assert_eq!(store.release(), 0);
+    }
+    assert_eq!(
+        flags(ul_flags),
+        LogoffFlags::NO_WAIT | LogoffFlags::OUTBOUND_QUEUE,
+        "the mode and the last store's activity"
+    );
+    // NO_WAIT keeps sending the queue: nothing is left unsent.
+    for id in ["busy", "last"] {
+        assert!(sp.stats(id).unwrap().allowed.contains(Activity::OUTBOUND));
+        sp.begin_send(id).unwrap();
+        sp.end_send(id, true).unwrap();
+        let stats = sp.stats(id).unwrap();
+        assert_eq!((stats.queued, stats.sent), (0, 1), "{id}");
+        assert!(stats.released, "{id} released once drained");
+    }
+}
+
+#[test]
+fn store_logoff_returns_only_the_codes_mapi_callers_expect() {
+    let allowed = [
+        Error::UnknownFlags,
+        Error::InvalidParameter,
+        Error::InvalidObject,
+        Error::CallFailed,
+    ];
+    let sp = spooler();
+    let store = sp.open_store("s").unwrap();
+    let strict = spooler_with(SpoolerOptions {
+        strict: true,
+        ..Default::default()
+    });
+    let strict_store = strict.open_store("s").unwrap();
+    let gone = sp.open_store("gone").unwrap();
+    let mut f = LogoffFlags::ABORT.bits();
+    gone.logoff_transports(&mut f).unwrap();
+    for bits in [0, 1, 3, 0x1F, 0x20, 0xF0000, 0x8000_0000, u32::MAX] {
+        for s in [&store, &strict_store, &gone] {
+            let mut f = bits;
+            if let Err(e) = s.logoff(&mut f) {
+                assert!(allowed.contains(&e), "{bits:#x}: {e:?}");
+            }
+        }
+    }
+    let _ = sp.close_within(Duration::from_millis(10));
+    let mut f = LogoffFlags::ORDERLY.bits();
+    if let Err(e) = store.logoff(&mut f) {
+        assert!(allowed.contains(&e), "after close: {e:?}");
+    }
+}
+
+#[test]
+fn the_reference_count_is_wider_than_32_bits() {
+    // 2^32 add_refs would take minutes; the count's width is what matters: a u32 count
+    // that saturated or wrapped would release early.
+    let support = counting(LogoffFlags::COMPLETE);
+    let store = Store::new(support.clone());
+    let count: u64 = store.ref_count();
+    assert_eq!(count, 1);
+    for _ in 0..3 {
+        store.add_ref();
+    }
+    assert_eq!(store.ref_count(), 4);
+    for _ in 0..3 {
+        store.release();
+    }
+    assert!(support.calls.lock().unwrap().is_empty());
+    assert_eq!(store.release(), 0);
+    assert_eq!(support.calls.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn a_rejected_store_logoff_transports_changes_nothing() {
+    let sp = spooler_with(SpoolerOptions {
+        strict: true,
+        ..Default::default()
+    });
     let store = sp.open_store("s").unwrap();
     sp.submit("s").unwrap();
     let before = sp.stats("s").unwrap();
@@ -151,7 +306,11 @@ fn logoff_saves_the_mode_reports_activity_and_performs_no_logoff() {
     sp.begin_receive("s").unwrap();
     let mut f = LogoffFlags::QUIET.bits();
     store.logoff(&mut f).unwrap();
-    assert_eq!(flags(f), LogoffFlags::INBOUND | LogoffFlags::OUTBOUND_QUEUE);
+    assert_eq!(
+        flags(f),
+        LogoffFlags::QUIET | LogoffFlags::INBOUND | LogoffFlags::OUTBOUND_QUEUE,
+        "the mode with the activity"
+    );
     let mut f = LogoffFlags::ORDERLY.bits();
     store.logoff(&mut f).unwrap();
     assert_eq!(
@@ -175,7 +334,11 @@ fn final_release_calls_store_logoff_transports_once_with_the_saved_mode() {
     store.add_ref();
     let mut f = LogoffFlags::PURGE.bits();
     store.logoff(&mut f).unwrap();
-    assert_eq!(f, 0, "an external support reports no activity");
+    assert_eq!(
+        f,
+        LogoffFlags::PURGE.bits(),
+        "an external support reports no activity: just the mode"
+    );
     store.release();
     assert!(support.calls.lock().unwrap().is_empty());
     store.release();

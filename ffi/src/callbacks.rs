@@ -8,10 +8,11 @@ use mapi_logoff::{Error, Event, EventKind, FlushFlags, Result, Subscriber, Suppo
 
 use crate::consts::{
     MAPI_LOGOFF_EVENT_DECIDED, MAPI_LOGOFF_EVENT_FLUSH_FAILED, MAPI_LOGOFF_EVENT_REFUSED,
-    MAPI_LOGOFF_EVENT_RELEASE_DEFERRED, MAPI_LOGOFF_EVENT_RELEASED, MAPI_LOGOFF_EVENT_TIMED_OUT,
-    MAPI_LOGOFF_EVENT_UNDRAINED,
+    MAPI_LOGOFF_EVENT_REGISTRY_UNREADABLE, MAPI_LOGOFF_EVENT_RELEASE_DEFERRED,
+    MAPI_LOGOFF_EVENT_RELEASED, MAPI_LOGOFF_EVENT_TIMED_OUT, MAPI_LOGOFF_EVENT_UNDRAINED,
 };
 use crate::decide::mapi_logoff_decision;
+use crate::types::{mapi_logoff_hresult, mapi_logoff_ulong};
 
 /// IMAPISupport::StoreLogoffTransports of a provider that runs under a real MAPI subsystem
 /// (see `mapi_logoff_store_new`).
@@ -22,8 +23,9 @@ use crate::decide::mapi_logoff_decision;
 /// rejected (the library then restores `flags`). Called at most once per call of
 /// `mapi_logoff_store_logoff_transports`, and exactly once by the final release unless a
 /// logoff_transports already answered LOGOFF_COMPLETE. Runs on the thread of that call.
-pub type mapi_logoff_store_logoff_transports_fn =
-    Option<unsafe extern "C" fn(ctx: *mut c_void, flags: *mut u32) -> i32>;
+pub type mapi_logoff_store_logoff_transports_fn = Option<
+    unsafe extern "C" fn(ctx: *mut c_void, flags: *mut mapi_logoff_ulong) -> mapi_logoff_hresult,
+>;
 
 /// IXPLogon::FlushQueues of a transport (see `mapi_logoff_spooler_add_transport`): flush the
 /// queues of `store_id` (valid until the callback returns) with `flush_flags` (FLUSH_*).
@@ -33,7 +35,11 @@ pub type mapi_logoff_store_logoff_transports_fn =
 /// on after the PURGE returned MAPI_E_TIMEOUT. It may report activity (for example end a send)
 /// and read state.
 pub type mapi_logoff_flush_queues_fn = Option<
-    unsafe extern "C" fn(ctx: *mut c_void, store_id: *const c_char, flush_flags: u32) -> i32,
+    unsafe extern "C" fn(
+        ctx: *mut c_void,
+        store_id: *const c_char,
+        flush_flags: mapi_logoff_ulong,
+    ) -> mapi_logoff_hresult,
 >;
 
 /// An event subscriber (see `mapi_logoff_spooler_subscribe`). `event` and its strings are
@@ -58,9 +64,9 @@ pub struct mapi_logoff_event {
     /// The store (UTF-8, never NULL).
     pub store_id: *const c_char,
     /// The LOGOFF_* input mode of the logoff this event belongs to, or 0.
-    pub mode_flag: u32,
+    pub mode_flag: mapi_logoff_ulong,
     /// The decision's out_flags; the store's activity for MAPI_LOGOFF_EVENT_UNDRAINED.
-    pub out_flags: u32,
+    pub out_flags: mapi_logoff_ulong,
     /// Whether `decision` is set (MAPI_LOGOFF_EVENT_DECIDED and _REFUSED).
     pub has_decision: bool,
     /// The decision, when `has_decision`; all zero otherwise.
@@ -110,7 +116,7 @@ pub(crate) fn c_string(s: &str) -> CString {
 }
 
 /// The core's view of an HRESULT a callback returned.
-fn from_callback(hr: i32) -> Result<()> {
+fn from_callback(hr: mapi_logoff_hresult) -> Result<()> {
     if hr >= 0 {
         Ok(())
     } else {
@@ -131,7 +137,8 @@ pub(crate) fn take_foreign_hresult() -> Option<i32> {
 
 /// A Support made of a C callback.
 pub(crate) struct CSupport {
-    pub(crate) callback: unsafe extern "C" fn(*mut c_void, *mut u32) -> i32,
+    pub(crate) callback:
+        unsafe extern "C" fn(*mut c_void, *mut mapi_logoff_ulong) -> mapi_logoff_hresult,
     pub(crate) ctx: Ctx,
 }
 
@@ -157,7 +164,8 @@ impl Support for CSupport {
 
 /// A Transport made of a C callback.
 pub(crate) struct CTransport {
-    pub(crate) callback: unsafe extern "C" fn(*mut c_void, *const c_char, u32) -> i32,
+    pub(crate) callback:
+        unsafe extern "C" fn(*mut c_void, *const c_char, mapi_logoff_ulong) -> mapi_logoff_hresult,
     pub(crate) ctx: Ctx,
 }
 
@@ -180,11 +188,12 @@ pub(crate) fn event_kind(kind: EventKind) -> u32 {
         EventKind::TimedOut => MAPI_LOGOFF_EVENT_TIMED_OUT,
         EventKind::FlushFailed => MAPI_LOGOFF_EVENT_FLUSH_FAILED,
         EventKind::Undrained => MAPI_LOGOFF_EVENT_UNDRAINED,
+        EventKind::RegistryUnreadable => MAPI_LOGOFF_EVENT_REGISTRY_UNREADABLE,
     }
 }
 
 /// Every event kind, in the order of their C values (1, 2, ...).
-pub(crate) const EVENT_KINDS: [EventKind; 7] = [
+pub(crate) const EVENT_KINDS: [EventKind; 8] = [
     EventKind::Decided,
     EventKind::Refused,
     EventKind::Released,
@@ -192,6 +201,7 @@ pub(crate) const EVENT_KINDS: [EventKind; 7] = [
     EventKind::TimedOut,
     EventKind::FlushFailed,
     EventKind::Undrained,
+    EventKind::RegistryUnreadable,
 ];
 
 /// A subscriber made of a C callback.

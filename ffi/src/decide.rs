@@ -8,20 +8,21 @@ use mapi_logoff::{Decision, Error, decide_bits};
 use crate::boundary::{arg_out, hresult, value};
 use crate::callbacks::{EVENT_KINDS, event_kind};
 use crate::consts::HRESULTS;
+use crate::types::{mapi_logoff_hresult, mapi_logoff_ulong};
 
 /// The outcome of the decision table for one StoreLogoffTransports call.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct mapi_logoff_decision {
     /// Written back to the caller's flags: LOGOFF_COMPLETE and/or the activity bits.
-    pub out_flags: u32,
+    pub out_flags: mapi_logoff_ulong,
     /// What happens to the store: MAPI_LOGOFF_RELEASE_REFUSED, _NOW or _WHEN_DRAINED.
-    pub release: u32,
+    pub release: mapi_logoff_ulong,
     /// FLUSH_* flags passed to every transport's flush_queues; 0 means no call.
-    pub flush_flags: u32,
+    pub flush_flags: mapi_logoff_ulong,
     /// What may still start for the store: LOGOFF_INBOUND (new receptions), LOGOFF_OUTBOUND
     /// (sends of queued messages), LOGOFF_OUTBOUND_QUEUE (new submissions).
-    pub allowed: u32,
+    pub allowed: mapi_logoff_ulong,
     /// Whether control returns only once the store is released (PURGE).
     pub waits: bool,
 }
@@ -38,22 +39,23 @@ impl From<Decision> for mapi_logoff_decision {
     }
 }
 
-/// The decision table (validation, then the decision) as a pure function: what StoreLogoffTransports does
-/// for `flags` (one LOGOFF_* mode; output bits are ignored) on a store with `activity`
-/// (LOGOFF_INBOUND | LOGOFF_OUTBOUND | LOGOFF_OUTBOUND_QUEUE) in `context`
-/// (MAPI_LOGOFF_SHARED | MAPI_LOGOFF_LENIENT).
+/// The decision table (validation, then the decision) as a pure function: what
+/// StoreLogoffTransports does for `flags` (a LOGOFF_* mode; output bits are ignored) on a store
+/// with `activity` (LOGOFF_INBOUND | LOGOFF_OUTBOUND | LOGOFF_OUTBOUND_QUEUE) in `context`
+/// (MAPI_LOGOFF_DECIDE_SHARED | MAPI_LOGOFF_DECIDE_STRICT | MAPI_LOGOFF_DECIDE_CANCELLABLE).
 ///
 /// Checks, in this order: context bits (MAPI_E_UNKNOWN_FLAGS), flags (MAPI_E_UNKNOWN_FLAGS for
-/// undefined bits; MAPI_E_INVALID_PARAMETER for no mode or several unless lenient), activity
+/// undefined bits; with MAPI_LOGOFF_DECIDE_STRICT, MAPI_E_INVALID_PARAMETER for no mode or
+/// several; without it no mode means ABORT and several the most cautious), activity
 /// bits (MAPI_E_UNKNOWN_FLAGS). On S_OK writes `*out`; on failure leaves it unchanged.
 /// `out` is required. Pure and thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mapi_logoff_decide(
-    flags: u32,
-    activity: u32,
-    context: u32,
+    flags: mapi_logoff_ulong,
+    activity: mapi_logoff_ulong,
+    context: mapi_logoff_ulong,
     out: *mut mapi_logoff_decision,
-) -> i32 {
+) -> mapi_logoff_hresult {
     hresult(|| {
         // SAFETY: the header's pointer contract.
         let out = unsafe { arg_out(out) }?;
@@ -67,11 +69,11 @@ pub unsafe extern "C" fn mapi_logoff_decide(
 /// compare the library's calls with this floor. Never reads or writes `out`. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn mapi_logoff_noop(
-    flags: u32,
-    activity: u32,
-    context: u32,
+    flags: mapi_logoff_ulong,
+    activity: mapi_logoff_ulong,
+    context: mapi_logoff_ulong,
     out: *mut mapi_logoff_decision,
-) -> i32 {
+) -> mapi_logoff_hresult {
     let _ = (flags, activity, context, out);
     mapi_logoff::S_OK
 }
@@ -94,14 +96,14 @@ fn texts() -> &'static Texts {
     })
 }
 
-fn error_index(hresult: i32) -> Option<usize> {
+fn error_index(hresult: mapi_logoff_hresult) -> Option<usize> {
     HRESULTS.iter().position(|(_, v)| *v == hresult)
 }
 
 /// The MAPI name of `hresult`: "S_OK", "MAPI_E_INVALID_PARAMETER", ..., or "UNKNOWN" for a code
 /// that is not one of the library's. Static: never freed, never NULL. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn mapi_logoff_error_name(hresult: i32) -> *const c_char {
+pub extern "C" fn mapi_logoff_error_name(hresult: mapi_logoff_hresult) -> *const c_char {
     value(c"UNKNOWN".as_ptr(), || {
         if hresult == mapi_logoff::S_OK {
             return c"S_OK".as_ptr();
@@ -114,7 +116,7 @@ pub extern "C" fn mapi_logoff_error_name(hresult: i32) -> *const c_char {
 /// queued or in flight"), or "UNKNOWN: not an HRESULT of mapi-logoff". Static: never freed,
 /// never NULL. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn mapi_logoff_error_message(hresult: i32) -> *const c_char {
+pub extern "C" fn mapi_logoff_error_message(hresult: mapi_logoff_hresult) -> *const c_char {
     const UNKNOWN: &std::ffi::CStr = c"UNKNOWN: not an HRESULT of mapi-logoff";
     value(UNKNOWN.as_ptr(), || {
         if hresult == mapi_logoff::S_OK {
@@ -125,7 +127,8 @@ pub extern "C" fn mapi_logoff_error_message(hresult: i32) -> *const c_char {
 }
 
 /// The name of a MAPI_LOGOFF_EVENT_* kind: "decided", "refused", "released",
-/// "release_deferred", "timed_out", "flush_failed", "undrained"; NULL for any other value.
+/// "release_deferred", "timed_out", "flush_failed", "undrained", "registry_unreadable"; NULL
+/// for any other value.
 /// Static. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn mapi_logoff_event_kind_name(kind: u32) -> *const c_char {
@@ -179,7 +182,7 @@ mod tests {
             assert_eq!(text(mapi_logoff_event_kind_name(event_kind(k))), k.name());
         }
         assert!(mapi_logoff_event_kind_name(0).is_null());
-        assert!(mapi_logoff_event_kind_name(8).is_null());
+        assert!(mapi_logoff_event_kind_name(9).is_null());
     }
 
     #[test]

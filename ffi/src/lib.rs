@@ -11,6 +11,7 @@
 //! - [`spooler`]: the spooler handle, its options, activity reports and registrations.
 //! - [`store`]: the store handle: StoreLogoff, AddRef/Release, logoff_transports.
 //! - [`callbacks`]: C callbacks as the core's `Support`, `Transport` and subscribers.
+//! - [`types`]: MAPI's `ULONG` and `HRESULT` as the header spells them.
 
 // The C names are the contract (SPEC §7): `mapi_logoff_store`, not `MapiLogoffStore`.
 #![allow(non_camel_case_types)]
@@ -24,9 +25,11 @@ pub mod consts;
 pub mod decide;
 pub mod spooler;
 pub mod store;
+pub mod types;
 
 pub use callbacks::*;
 pub use consts::*;
 pub use decide::*;
 pub use spooler::*;
 pub use store::*;
+pub use types::*;

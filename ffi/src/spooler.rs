@@ -15,6 +15,7 @@ use crate::callbacks::{
 };
 use crate::consts::MAPI_LOGOFF_DEADLINE_DEFAULT;
 use crate::store::mapi_logoff_store;
+use crate::types::{mapi_logoff_hresult, mapi_logoff_ulong};
 
 /// Options for `mapi_logoff_spooler_new_with_options`: a builder, freed with
 /// `mapi_logoff_spooler_options_free`. Setters may be called from any thread.
@@ -53,14 +54,14 @@ pub struct mapi_logoff_store_stats {
     /// Messages received.
     pub received: u64,
     /// The store's activity: LOGOFF_INBOUND | LOGOFF_OUTBOUND | LOGOFF_OUTBOUND_QUEUE.
-    pub activity: u32,
+    pub activity: mapi_logoff_ulong,
     /// What may start: LOGOFF_INBOUND (receptions), LOGOFF_OUTBOUND (sends of queued
     /// messages), LOGOFF_OUTBOUND_QUEUE (submissions).
-    pub allowed: u32,
+    pub allowed: mapi_logoff_ulong,
     /// Clients of this spooler holding the store open.
     pub clients: u32,
     /// The LOGOFF_* mode of a logoff under way (waiting for the store to drain), or 0.
-    pub pending_mode: u32,
+    pub pending_mode: mapi_logoff_ulong,
     /// Whether the store has been released and not opened again.
     pub released: bool,
 }
@@ -89,13 +90,13 @@ fn millis(ms: u64) -> Duration {
 }
 
 /// Creates an options builder with the defaults: PURGE deadline 30 s, close deadline 30 s,
-/// strict validation, cross-process sharing on, registry in $MAPI_LOGOFF_RUNTIME_DIR (else
+/// lenient validation (as real MAPI), cross-process sharing on, registry in $MAPI_LOGOFF_RUNTIME_DIR (else
 /// $XDG_RUNTIME_DIR/mapi-logoff, else the temp dir). On S_OK `*out` owns a new builder (free it
 /// with mapi_logoff_spooler_options_free); otherwise `*out` is unchanged. `out` is required.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mapi_logoff_spooler_options_new(
     out: *mut *mut mapi_logoff_spooler_options,
-) -> i32 {
+) -> mapi_logoff_hresult {
     hresult(|| {
         // SAFETY: the header's pointer contract.
         let out = unsafe { arg_out(out) }?;
@@ -121,7 +122,7 @@ pub unsafe extern "C" fn mapi_logoff_spooler_options_free(
 fn set_option(
     options: *const mapi_logoff_spooler_options,
     f: impl FnOnce(&mut SpoolerOptions) -> Result<()>,
-) -> i32 {
+) -> mapi_logoff_hresult {
     hresult(|| {
         // SAFETY: the header's handle contract.
         let options = unsafe { mapi_logoff_spooler_options::borrow(options) }?;
@@ -135,7 +136,7 @@ fn set_option(
 pub unsafe extern "C" fn mapi_logoff_spooler_options_set_purge_deadline_ms(
     options: *mut mapi_logoff_spooler_options,
     deadline_ms: u64,
-) -> i32 {
+) -> mapi_logoff_hresult {
     set_option(options, |o| {
         o.purge_deadline = millis(deadline_ms);
         Ok(())
@@ -148,22 +149,23 @@ pub unsafe extern "C" fn mapi_logoff_spooler_options_set_purge_deadline_ms(
 pub unsafe extern "C" fn mapi_logoff_spooler_options_set_close_deadline_ms(
     options: *mut mapi_logoff_spooler_options,
     deadline_ms: u64,
-) -> i32 {
+) -> mapi_logoff_hresult {
     set_option(options, |o| {
         o.close_deadline = millis(deadline_ms);
         Ok(())
     })
 }
 
-/// Opts in to lenient validation for StoreLogoffTransports and for StoreLogoff of
-/// the stores the spooler opens: no mode means ABORT, several mean the most cautious.
+/// Opts in to strict validation for StoreLogoffTransports and for StoreLogoff of the stores
+/// the spooler opens: exactly one mode flag, else MAPI_E_INVALID_PARAMETER. The default is
+/// lenient, as real MAPI: no mode means ABORT, several mean the most cautious.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mapi_logoff_spooler_options_set_lenient(
+pub unsafe extern "C" fn mapi_logoff_spooler_options_set_strict(
     options: *mut mapi_logoff_spooler_options,
-    lenient: bool,
-) -> i32 {
+    strict: bool,
+) -> mapi_logoff_hresult {
     set_option(options, |o| {
-        o.lenient = lenient;
+        o.strict = strict;
         Ok(())
     })
 }
@@ -174,7 +176,7 @@ pub unsafe extern "C" fn mapi_logoff_spooler_options_set_lenient(
 pub unsafe extern "C" fn mapi_logoff_spooler_options_set_cross_process(
     options: *mut mapi_logoff_spooler_options,
     cross_process: bool,
-) -> i32 {
+) -> mapi_logoff_hresult {
     set_option(options, |o| {
         o.cross_process = cross_process;
         Ok(())
@@ -188,7 +190,7 @@ pub unsafe extern "C" fn mapi_logoff_spooler_options_set_cross_process(
 pub unsafe extern "C" fn mapi_logoff_spooler_options_set_runtime_dir(
     options: *mut mapi_logoff_spooler_options,
     dir: *const c_char,
-) -> i32 {
+) -> mapi_logoff_hresult {
     set_option(options, |o| {
         o.runtime_dir = if dir.is_null() {
             None
@@ -238,7 +240,7 @@ fn new_spooler(
 pub unsafe extern "C" fn mapi_logoff_spooler_new(
     profile: *const c_char,
     out: *mut *mut mapi_logoff_spooler,
-) -> i32 {
+) -> mapi_logoff_hresult {
     hresult(|| new_spooler(profile, SpoolerOptions::default(), out))
 }
 
@@ -248,7 +250,7 @@ pub unsafe extern "C" fn mapi_logoff_spooler_new_with_options(
     profile: *const c_char,
     options: *const mapi_logoff_spooler_options,
     out: *mut *mut mapi_logoff_spooler,
-) -> i32 {
+) -> mapi_logoff_hresult {
     hresult(|| {
         // SAFETY: the header's handle contract.
         let options = unsafe { mapi_logoff_spooler_options::borrow(options) }?;
@@ -278,7 +280,7 @@ pub unsafe extern "C" fn mapi_logoff_spooler_free(spooler: *mut mapi_logoff_spoo
 fn with_spooler(
     spooler: *const mapi_logoff_spooler,
     f: impl FnOnce(&Spooler) -> Result<()>,
-) -> i32 {
+) -> mapi_logoff_hresult {
     hresult(|| {
         // SAFETY: the header's handle contract.
         let handle = unsafe { mapi_logoff_spooler::borrow(spooler) }?;
@@ -291,7 +293,7 @@ fn with_store_id(
     spooler: *const mapi_logoff_spooler,
     store_id: *const c_char,
     f: impl FnOnce(&Spooler, &str) -> Result<()>,
-) -> i32 {
+) -> mapi_logoff_hresult {
     with_spooler(spooler, |sp| {
         // SAFETY: the header's string contract.
         let id = unsafe { arg_str(store_id) }?;
@@ -304,7 +306,7 @@ fn with_store_id(
 pub unsafe extern "C" fn mapi_logoff_spooler_set_purge_deadline(
     spooler: *mut mapi_logoff_spooler,
     deadline_ms: u64,
-) -> i32 {
+) -> mapi_logoff_hresult {
     with_spooler(spooler, |sp| {
         sp.set_purge_deadline(millis(deadline_ms));
         Ok(())
@@ -321,7 +323,7 @@ pub unsafe extern "C" fn mapi_logoff_store_open(
     spooler: *mut mapi_logoff_spooler,
     store_id: *const c_char,
     out: *mut *mut mapi_logoff_store,
-) -> i32 {
+) -> mapi_logoff_hresult {
     with_store_id(spooler, store_id, |sp, id| {
         // SAFETY: the header's pointer contract.
         let out = unsafe { arg_out(out) }?;
@@ -337,7 +339,7 @@ pub unsafe extern "C" fn mapi_logoff_store_open(
 pub unsafe extern "C" fn mapi_logoff_spooler_submit(
     spooler: *mut mapi_logoff_spooler,
     store_id: *const c_char,
-) -> i32 {
+) -> mapi_logoff_hresult {
     with_store_id(spooler, store_id, |sp, id| sp.submit(id))
 }
 
@@ -347,7 +349,7 @@ pub unsafe extern "C" fn mapi_logoff_spooler_submit(
 pub unsafe extern "C" fn mapi_logoff_spooler_begin_send(
     spooler: *mut mapi_logoff_spooler,
     store_id: *const c_char,
-) -> i32 {
+) -> mapi_logoff_hresult {
     with_store_id(spooler, store_id, |sp, id| sp.begin_send(id))
 }
 
@@ -358,7 +360,7 @@ pub unsafe extern "C" fn mapi_logoff_spooler_end_send(
     spooler: *mut mapi_logoff_spooler,
     store_id: *const c_char,
     sent: bool,
-) -> i32 {
+) -> mapi_logoff_hresult {
     with_store_id(spooler, store_id, |sp, id| sp.end_send(id, sent))
 }
 
@@ -368,7 +370,7 @@ pub unsafe extern "C" fn mapi_logoff_spooler_end_send(
 pub unsafe extern "C" fn mapi_logoff_spooler_begin_receive(
     spooler: *mut mapi_logoff_spooler,
     store_id: *const c_char,
-) -> i32 {
+) -> mapi_logoff_hresult {
     with_store_id(spooler, store_id, |sp, id| sp.begin_receive(id))
 }
 
@@ -378,7 +380,7 @@ pub unsafe extern "C" fn mapi_logoff_spooler_begin_receive(
 pub unsafe extern "C" fn mapi_logoff_spooler_end_receive(
     spooler: *mut mapi_logoff_spooler,
     store_id: *const c_char,
-) -> i32 {
+) -> mapi_logoff_hresult {
     with_store_id(spooler, store_id, |sp, id| sp.end_receive(id))
 }
 
@@ -388,8 +390,8 @@ pub unsafe extern "C" fn mapi_logoff_spooler_end_receive(
 pub unsafe extern "C" fn mapi_logoff_spooler_activity(
     spooler: *const mapi_logoff_spooler,
     store_id: *const c_char,
-    activity: *mut u32,
-) -> i32 {
+    activity: *mut mapi_logoff_ulong,
+) -> mapi_logoff_hresult {
     with_store_id(spooler, store_id, |sp, id| {
         // SAFETY: the header's pointer contract.
         let activity = unsafe { arg_out(activity) }?;
@@ -405,7 +407,7 @@ pub unsafe extern "C" fn mapi_logoff_spooler_stats(
     spooler: *const mapi_logoff_spooler,
     store_id: *const c_char,
     stats: *mut mapi_logoff_store_stats,
-) -> i32 {
+) -> mapi_logoff_hresult {
     with_store_id(spooler, store_id, |sp, id| {
         // SAFETY: the header's pointer contract.
         let stats = unsafe { arg_out(stats) }?;
@@ -425,7 +427,7 @@ pub unsafe extern "C" fn mapi_logoff_spooler_add_transport(
     ctx: *mut c_void,
     free_ctx: mapi_logoff_free_fn,
     id: *mut u64,
-) -> i32 {
+) -> mapi_logoff_hresult {
     with_spooler(spooler, |sp| {
         let callback = flush_queues.ok_or(Error::InvalidParameter)?;
         let transport = CTransport {
@@ -447,7 +449,7 @@ pub unsafe extern "C" fn mapi_logoff_spooler_add_transport(
 pub unsafe extern "C" fn mapi_logoff_spooler_remove_transport(
     spooler: *mut mapi_logoff_spooler,
     id: u64,
-) -> i32 {
+) -> mapi_logoff_hresult {
     with_spooler(spooler, |sp| {
         sp.remove_transport(id).then_some(()).ok_or(Error::NotFound)
     })
@@ -464,7 +466,7 @@ pub unsafe extern "C" fn mapi_logoff_spooler_subscribe(
     ctx: *mut c_void,
     free_ctx: mapi_logoff_free_fn,
     id: *mut u64,
-) -> i32 {
+) -> mapi_logoff_hresult {
     with_spooler(spooler, |sp| {
         let callback = on_event.ok_or(Error::InvalidParameter)?;
         let new_id = sp.subscribe(subscriber(callback, Ctx::new(ctx, free_ctx)));
@@ -482,7 +484,7 @@ pub unsafe extern "C" fn mapi_logoff_spooler_subscribe(
 pub unsafe extern "C" fn mapi_logoff_spooler_unsubscribe(
     spooler: *mut mapi_logoff_spooler,
     id: u64,
-) -> i32 {
+) -> mapi_logoff_hresult {
     with_spooler(spooler, |sp| {
         sp.unsubscribe(id).then_some(()).ok_or(Error::NotFound)
     })
@@ -502,7 +504,7 @@ pub unsafe extern "C" fn mapi_logoff_spooler_close(
     deadline_ms: u64,
     released: *mut usize,
     undrained: *mut usize,
-) -> i32 {
+) -> mapi_logoff_hresult {
     with_spooler(spooler, |sp| {
         let report = if deadline_ms == MAPI_LOGOFF_DEADLINE_DEFAULT {
             sp.close()?

@@ -5,6 +5,7 @@ is compiled and run. The README block is the first ```c fence between
 <!-- quickstart:c --> and <!-- /quickstart:c -->.
 
 usage: check_readme.py README.md example_provider.c
+       check_readme.py --extract README.md SOURCE_OUT SCRIPT_OUT
 """
 import difflib
 import re
@@ -20,7 +21,25 @@ def region(text, begin, end, what):
     return text[start:stop]
 
 
+def extract(readme_path, source_out, script_out):
+    """Writes the quick start's C block and its `cc` line, to run the line as the README shows."""
+    with open(readme_path, encoding="utf-8") as f:
+        block = region(f.read(), "<!-- quickstart:c -->", "<!-- /quickstart:c -->", readme_path)
+    code = re.search(r"^```c\n(.*?)^```$", block, re.S | re.M)
+    lines = [line for line in block.splitlines() if line.startswith("cc ")]
+    if not code or len(lines) != 1:
+        sys.exit(f"check_readme: want one ```c block and one `cc` line in {readme_path}")
+    with open(source_out, "w", encoding="utf-8") as f:
+        f.write(code.group(1))
+    with open(script_out, "w", encoding="utf-8") as f:
+        f.write(lines[0] + "\n")
+    print(f"check_readme: {source_out} and the README's compile line {lines[0]!r}")
+
+
 def main():
+    if sys.argv[1] == "--extract":
+        extract(*sys.argv[2:5])
+        return
     readme_path, example_path = sys.argv[1], sys.argv[2]
     with open(readme_path, encoding="utf-8") as f:
         block = region(f.read(), "<!-- quickstart:c -->", "<!-- /quickstart:c -->", readme_path)

@@ -13,15 +13,18 @@ typedef struct my_store {       /* your IMsgStore object */
     /* ... your folders, tables, message database ... */
 } my_store;
 
-uint32_t my_store_add_ref(my_store *s) { return mapi_logoff_store_add_ref(s->logoff); }
+/* mapi_logoff_ulong and mapi_logoff_hresult are MAPI's ULONG and HRESULT: with MAPI's
+ * headers, write ULONG and HRESULT here (docs/c.md shows a whole provider). */
+mapi_logoff_ulong my_store_add_ref(my_store *s) { return mapi_logoff_store_add_ref(s->logoff); }
 
-uint32_t my_store_release(my_store *s) {  /* the last release logs the store off */
-    uint32_t left = mapi_logoff_store_release(s->logoff);
+mapi_logoff_ulong my_store_release(my_store *s) {  /* the last release logs the store off */
+    mapi_logoff_ulong left = mapi_logoff_store_release(s->logoff);
     if (left == 0) free(s);
     return left;
 }
 
-int32_t my_store_logoff(my_store *s, uint32_t *flags) {  /* IMsgStore::StoreLogoff */
+/* IMsgStore::StoreLogoff */
+mapi_logoff_hresult my_store_logoff(my_store *s, mapi_logoff_ulong *flags) {
     return mapi_logoff_store_logoff(s->logoff, flags);
 }
 /* quickstart:end */
@@ -29,10 +32,10 @@ int32_t my_store_logoff(my_store *s, uint32_t *flags) {  /* IMsgStore::StoreLogo
 /* Under a real MAPI subsystem: its IMAPISupport::StoreLogoffTransports does the logoff. */
 typedef struct mapi_support {  /* stands in for the subsystem's IMAPISupport */
     int calls;
-    uint32_t mode;
+    mapi_logoff_ulong mode;
 } mapi_support;
 
-static int32_t support_store_logoff_transports(void *ctx, uint32_t *flags) {
+static mapi_logoff_hresult support_store_logoff_transports(void *ctx, mapi_logoff_ulong *flags) {
     mapi_support *support = ctx;  /* a real provider: support->lpVtbl->StoreLogoffTransports */
     support->calls++;
     support->mode = *flags;
@@ -42,7 +45,8 @@ static int32_t support_store_logoff_transports(void *ctx, uint32_t *flags) {
 
 static my_store *my_store_new(mapi_support *support) {
     my_store *s = calloc(1, sizeof *s);
-    if (s && mapi_logoff_store_new(support_store_logoff_transports, support, NULL, &s->logoff) != S_OK) {
+    if (s && mapi_logoff_store_new(support_store_logoff_transports, support, NULL, 0, &s->logoff) !=
+                 S_OK) {
         free(s);
         s = NULL;
     }
@@ -72,8 +76,9 @@ int main(void) {
     expect(store != NULL, "open a store on the subsystem's support");
     if (!store) return 1;
     expect(my_store_add_ref(store) == 2, "AddRef");
-    uint32_t flags = LOGOFF_PURGE;
-    expect(my_store_logoff(store, &flags) == S_OK, "StoreLogoff(LOGOFF_PURGE)");
+    mapi_logoff_ulong flags = LOGOFF_PURGE;
+    expect(my_store_logoff(store, &flags) == S_OK && flags == LOGOFF_PURGE,
+           "StoreLogoff(LOGOFF_PURGE) writes back the mode");
     expect(support.calls == 0, "StoreLogoff saves the mode and logs nothing off");
     expect(my_store_release(store) == 1, "Release: one client left");
     expect(my_store_release(store) == 0, "Release: the last one");
@@ -85,7 +90,7 @@ int main(void) {
     mapi_logoff_spooler *spooler = NULL;
     if (mapi_logoff_spooler_options_new(&options) != S_OK) return 1;
     mapi_logoff_spooler_options_set_cross_process(options, false);
-    int32_t hr = mapi_logoff_spooler_new_with_options("example", options, &spooler);
+    mapi_logoff_hresult hr = mapi_logoff_spooler_new_with_options("example", options, &spooler);
     mapi_logoff_spooler_options_free(options);
     expect(hr == S_OK, "a spooler for the profile");
     if (hr != S_OK) return 1;
@@ -94,8 +99,8 @@ int main(void) {
     if (!store) return 1;
     expect(mapi_logoff_spooler_submit(spooler, "inbox") == S_OK, "a transport queues a message");
     flags = LOGOFF_ORDERLY;
-    expect(my_store_logoff(store, &flags) == S_OK && flags == LOGOFF_OUTBOUND_QUEUE,
-           "StoreLogoff(LOGOFF_ORDERLY) reports the queue");
+    expect(my_store_logoff(store, &flags) == S_OK && flags == (LOGOFF_ORDERLY | LOGOFF_OUTBOUND_QUEUE),
+           "StoreLogoff(LOGOFF_ORDERLY) writes back the mode and the queue");
     expect(my_store_release(store) == 0, "Release logs off");
     mapi_logoff_store_stats stats;
     mapi_logoff_spooler_stats(spooler, "inbox", &stats);

@@ -21,12 +21,13 @@
 /* ------------------------------------------------------------------------------------------
  * Helpers: spoolers, activity, an event recorder. */
 
-static mapi_logoff_spooler *new_spooler(bool lenient) {
+/* Most tests here check strict validation's errors, so they opt in (new_spooler(true)). */
+static mapi_logoff_spooler *new_spooler(bool strict) {
     mapi_logoff_spooler_options *o = NULL;
     mapi_logoff_spooler *sp = NULL;
     REQUIRE_OK(mapi_logoff_spooler_options_new(&o));
     REQUIRE_OK(mapi_logoff_spooler_options_set_cross_process(o, false));
-    REQUIRE_OK(mapi_logoff_spooler_options_set_lenient(o, lenient));
+    REQUIRE_OK(mapi_logoff_spooler_options_set_strict(o, strict));
     REQUIRE_OK(mapi_logoff_spooler_new_with_options("c-test", o, &sp));
     mapi_logoff_spooler_options_free(o);
     return sp;
@@ -175,19 +176,19 @@ static void error_and_event_texts(void) {
     CHECK(strcmp(mapi_logoff_error_name(FOREIGN_HRESULT), "UNKNOWN") == 0);
     CHECK(strncmp(mapi_logoff_error_message(1), "UNKNOWN", 7) == 0);
     const char *kinds[] = {NULL, "decided", "refused", "released", "release_deferred",
-                           "timed_out", "flush_failed", "undrained"};
-    for (uint32_t k = 1; k <= 7; k++)
+                           "timed_out", "flush_failed", "undrained", "registry_unreadable"};
+    for (uint32_t k = 1; k <= 8; k++)
         CHECK(mapi_logoff_event_kind_name(k) && strcmp(mapi_logoff_event_kind_name(k), kinds[k]) == 0);
-    CHECK(mapi_logoff_event_kind_name(MAPI_LOGOFF_EVENT_UNDRAINED) != NULL);
+    CHECK(mapi_logoff_event_kind_name(MAPI_LOGOFF_EVENT_REGISTRY_UNREADABLE) != NULL);
     CHECK(mapi_logoff_event_kind_name(0) == NULL);
-    CHECK(mapi_logoff_event_kind_name(8) == NULL);
+    CHECK(mapi_logoff_event_kind_name(9) == NULL);
 }
 
 /* ------------------------------------------------------------------------------------------
  * The Store (StoreLogoff, AddRef, Release). */
 
 static void open_counts_references(void) {
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     mapi_logoff_store *st = NULL;
     REQUIRE_OK(mapi_logoff_store_open(sp, "inbox", &st));
     CHECK_U32(mapi_logoff_store_ref_count(st), 1);
@@ -204,7 +205,7 @@ static void open_counts_references(void) {
 }
 
 static void logoff_saves_the_mode_and_reports_activity(void) {
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     recorder r;
     subscribe(sp, &r);
     mapi_logoff_store *st = NULL;
@@ -212,7 +213,7 @@ static void logoff_saves_the_mode_and_reports_activity(void) {
     make_activity(sp, "s", LOGOFF_OUTBOUND_QUEUE);
     uint32_t flags = LOGOFF_ORDERLY;
     CHECK_HR(mapi_logoff_store_logoff(st, &flags), S_OK);
-    CHECK_U32(flags, LOGOFF_OUTBOUND_QUEUE); /* the activity, written back */
+    CHECK_U32(flags, LOGOFF_ORDERLY | LOGOFF_OUTBOUND_QUEUE); /* the mode and activity */
     /* StoreLogoff performs no logoff. */
     CHECK_U32(count_events(&r, "s", MAPI_LOGOFF_EVENT_DECIDED), 0);
     CHECK(!stats_of(sp, "s").released);
@@ -248,7 +249,7 @@ static void logoff_saves_the_mode_and_reports_activity(void) {
 }
 
 static void final_release_without_logoff_is_abort(void) {
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     recorder r;
     subscribe(sp, &r);
     mapi_logoff_store *st = NULL;
@@ -275,18 +276,56 @@ static void final_release_without_logoff_is_abort(void) {
     CHECK(freed_once(&r.freed));
 }
 
-static void lenient_validation(void) {
-    /* Per handle: no mode means ABORT, several mean the most cautious. */
+/* MFCMAPI: ULONG ulFlags = LOGOFF_NO_WAIT once, then StoreLogoff(&ulFlags) and Release for
+ * every open store, the variable carrying what each call wrote back. On the default (lenient)
+ * spooler every store is logged off NO_WAIT and no queued message is left unsent. */
+static void one_variable_reused_across_stores(void) {
     mapi_logoff_spooler *sp = new_spooler(false);
+    recorder r;
+    subscribe(sp, &r);
+    const char *ids[] = {"idle", "one-queued", "two-queued"};
+    mapi_logoff_store *st[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) REQUIRE_OK(mapi_logoff_store_open(sp, ids[i], &st[i]));
+    REQUIRE_OK(mapi_logoff_spooler_submit(sp, "one-queued"));
+    REQUIRE_OK(mapi_logoff_spooler_submit(sp, "two-queued"));
+    REQUIRE_OK(mapi_logoff_spooler_submit(sp, "two-queued"));
+    mapi_logoff_ulong ulFlags = LOGOFF_NO_WAIT;
+    for (int i = 0; i < 3; i++) {
+        CHECK_HR(mapi_logoff_store_logoff(st[i], &ulFlags), S_OK);
+        CHECK_U32(mapi_logoff_store_release(st[i]), 0);
+        CHECK_U32(last_event(&r, ids[i], MAPI_LOGOFF_EVENT_DECIDED).mode_flag, LOGOFF_NO_WAIT);
+    }
+    CHECK_U32(ulFlags, LOGOFF_NO_WAIT | LOGOFF_OUTBOUND_QUEUE); /* the mode, the last queue */
+    /* NO_WAIT keeps sending: the queued messages go out, then the stores are released. */
+    for (int i = 1; i < 3; i++) {
+        while (stats_of(sp, ids[i]).queued > 0) {
+            CHECK_HR(mapi_logoff_spooler_begin_send(sp, ids[i]), S_OK);
+            CHECK_HR(mapi_logoff_spooler_end_send(sp, ids[i], true), S_OK);
+        }
+        mapi_logoff_store_stats s = stats_of(sp, ids[i]);
+        CHECK(s.released && s.sent == (uint64_t)i && accounted(s));
+    }
+    CHECK(stats_of(sp, "idle").released);
+    mapi_logoff_spooler_free(sp);
+    CHECK(freed_once(&r.freed));
+}
+
+static void lenient_validation(void) {
+    /* Per handle, on a strict spooler: opting out gives the lenient rule: no mode means
+     * ABORT, several mean the most cautious. */
+    mapi_logoff_spooler *sp = new_spooler(true);
     recorder r;
     subscribe(sp, &r);
     mapi_logoff_store *st = NULL;
     REQUIRE_OK(mapi_logoff_store_open(sp, "a", &st));
-    REQUIRE_OK(mapi_logoff_store_set_lenient(st, true));
     uint32_t flags = 0;
+    CHECK_HR(mapi_logoff_store_logoff(st, &flags), MAPI_E_INVALID_PARAMETER);
+    REQUIRE_OK(mapi_logoff_store_set_strict(st, false));
     CHECK_HR(mapi_logoff_store_logoff(st, &flags), S_OK);
+    CHECK_U32(flags, LOGOFF_ABORT); /* the mode it took, written back */
     flags = LOGOFF_PURGE | LOGOFF_NO_WAIT | LOGOFF_ORDERLY;
     CHECK_HR(mapi_logoff_store_logoff(st, &flags), S_OK);
+    CHECK_U32(flags, LOGOFF_ORDERLY);
     flags = 0x100; /* undefined bits stay errors, lenient or not */
     CHECK_HR(mapi_logoff_store_logoff(st, &flags), MAPI_E_UNKNOWN_FLAGS);
     CHECK_U32(mapi_logoff_store_release(st), 0);
@@ -294,8 +333,16 @@ static void lenient_validation(void) {
     mapi_logoff_spooler_free(sp);
     CHECK(freed_once(&r.freed));
 
-    /* Per spooler: its stores and StoreLogoffTransports are lenient. */
-    sp = new_spooler(true);
+    /* The default spooler is lenient: its stores and StoreLogoffTransports too. */
+    sp = NULL;
+    REQUIRE_OK(mapi_logoff_spooler_new("c-test-default", &sp));
+    REQUIRE_OK(mapi_logoff_store_open(sp, "d", &st));
+    flags = 0;
+    CHECK_HR(mapi_logoff_store_logoff(st, &flags), S_OK);
+    CHECK_U32(flags, LOGOFF_ABORT);
+    CHECK_U32(mapi_logoff_store_release(st), 0);
+    mapi_logoff_spooler_free(sp);
+    sp = new_spooler(false);
     subscribe(sp, &r);
     REQUIRE_OK(mapi_logoff_store_open(sp, "b", &st));
     flags = 0;
@@ -317,7 +364,7 @@ static void the_spooler_carries_out_the_table(void) {
                                    LOGOFF_OUTBOUND,
                                    LOGOFF_INBOUND,
                                    LOGOFF_INBOUND | LOGOFF_OUTBOUND | LOGOFF_OUTBOUND_QUEUE};
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     recorder r;
     subscribe(sp, &r);
     int n = 0;
@@ -385,7 +432,7 @@ static void the_spooler_carries_out_the_table(void) {
 }
 
 static void invalidated_handle(void) {
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     mapi_logoff_store *st = NULL;
     REQUIRE_OK(mapi_logoff_store_open(sp, "s", &st));
     uint32_t flags = LOGOFF_ORDERLY;
@@ -397,7 +444,7 @@ static void invalidated_handle(void) {
     CHECK_U32(flags, LOGOFF_ORDERLY);
     CHECK_HR(mapi_logoff_store_logoff_transports(st, &flags), MAPI_E_INVALID_OBJECT);
     CHECK_U32(flags, LOGOFF_ORDERLY);
-    CHECK_HR(mapi_logoff_store_set_lenient(st, true), MAPI_E_INVALID_OBJECT);
+    CHECK_HR(mapi_logoff_store_set_strict(st, true), MAPI_E_INVALID_OBJECT);
     /* add_ref and release still work. */
     CHECK_U32(mapi_logoff_store_add_ref(st), 2);
     CHECK_U32(mapi_logoff_store_release(st), 1);
@@ -407,7 +454,7 @@ static void invalidated_handle(void) {
 
 /* §5: a refused final release leaks nothing; the spooler releases the store once idle. */
 static void refused_final_release_is_deferred(void) {
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     recorder r;
     subscribe(sp, &r);
     mapi_logoff_store *st = NULL;
@@ -433,7 +480,7 @@ static void refused_final_release_is_deferred(void) {
 }
 
 static void shared_store_releases_one_client(void) {
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     mapi_logoff_store *a = NULL, *b = NULL;
     REQUIRE_OK(mapi_logoff_store_open(sp, "s", &a));
     REQUIRE_OK(mapi_logoff_store_open(sp, "s", &b));
@@ -457,7 +504,7 @@ static void shared_store_releases_one_client(void) {
  * The Spooler: activity, gates, accounting. */
 
 static void activity_reports_and_gates(void) {
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     /* The first mention of an id serves the store with all gates open. */
     mapi_logoff_store_stats s = stats_of(sp, "never");
     CHECK(s.submitted == 0 && s.allowed == 0 && s.clients == 0);
@@ -534,7 +581,7 @@ static int32_t flush_queues(void *ctx, const char *store_id, uint32_t flush_flag
 static void free_transport(void *ctx) { atomic_fetch_add(&((transport *)ctx)->freed, 1); }
 
 static void purge_flushes_and_waits_for_the_release(void) {
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     transport t = {sp, 0, 0, "", S_OK, true, -1, 0};
     uint64_t tid = 0;
     REQUIRE_OK(mapi_logoff_spooler_add_transport(sp, flush_queues, &t, free_transport, &tid));
@@ -579,7 +626,7 @@ static void *end_send_when_purging(void *arg) {
 }
 
 static void purge_waits_for_another_thread(void) {
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     mapi_logoff_store *st = NULL;
     REQUIRE_OK(mapi_logoff_store_open(sp, "w", &st));
     make_activity(sp, "w", LOGOFF_OUTBOUND);
@@ -597,7 +644,7 @@ static void purge_waits_for_another_thread(void) {
 }
 
 static void purge_deadline_passes(void) {
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     recorder r;
     subscribe(sp, &r);
     CHECK_HR(mapi_logoff_spooler_set_purge_deadline(sp, 20), S_OK);
@@ -635,7 +682,7 @@ static void purge_deadline_passes(void) {
 }
 
 static void failing_flush_is_an_event(void) {
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     recorder r;
     subscribe(sp, &r);
     transport bad = {sp, 0, 0, "", MAPI_E_NO_SUPPORT, false, 0, 0};
@@ -683,7 +730,7 @@ static void reenter_on_event(void *ctx, const mapi_logoff_event *e) {
 }
 
 static void events_reenter_the_library(void) {
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     reentrant_subscriber s = {sp, 0, -1, -1, false};
     uint64_t id = 0;
     REQUIRE_OK(mapi_logoff_spooler_subscribe(sp, reenter_on_event, &s, NULL, &id));
@@ -737,7 +784,7 @@ static void free_support(void *ctx) { ((support *)ctx)->freed++; }
 
 static mapi_logoff_store *store_on(support *s) {
     mapi_logoff_store *st = NULL;
-    REQUIRE_OK(mapi_logoff_store_new(store_logoff_transports, s, free_support, &st));
+    REQUIRE_OK(mapi_logoff_store_new(store_logoff_transports, s, free_support, 0, &st));
     s->store = st;
     return st;
 }
@@ -747,7 +794,7 @@ static void external_support_final_release(void) {
     mapi_logoff_store *st = store_on(&s);
     uint32_t flags = LOGOFF_PURGE;
     CHECK_HR(mapi_logoff_store_logoff(st, &flags), S_OK);
-    CHECK_U32(flags, 0); /* an external support reports no activity */
+    CHECK_U32(flags, LOGOFF_PURGE); /* an external support knows no activity: just the mode */
     CHECK_U32(mapi_logoff_store_add_ref(st), 2);
     CHECK_U32(mapi_logoff_store_release(st), 1);
     CHECK(s.calls == 0);
@@ -838,7 +885,7 @@ static void support_callback_reenters(void) {
  * Closing, freeing, sharing across spoolers. */
 
 static void close_reports_what_did_not_drain(void) {
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     recorder r;
     subscribe(sp, &r);
     mapi_logoff_store *busy = NULL, *idle = NULL;
@@ -866,7 +913,7 @@ static void close_reports_what_did_not_drain(void) {
     CHECK(freed_once(&r.freed));
 
     /* A deadline too large for the clock is clamped, not a failure. */
-    sp = new_spooler(false);
+    sp = new_spooler(true);
     CHECK_HR(mapi_logoff_spooler_close(sp, UINT64_MAX - 1, NULL, NULL), S_OK);
     mapi_logoff_spooler_free(sp);
     /* MAPI_LOGOFF_DEADLINE_DEFAULT uses the close deadline option. */
@@ -885,7 +932,7 @@ static void close_reports_what_did_not_drain(void) {
 }
 
 static void stores_outlive_the_spooler_handle(void) {
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     recorder r;
     subscribe(sp, &r);
     mapi_logoff_store *st = NULL;
@@ -931,7 +978,7 @@ static int bad_ctx_freed = 0;
 static void count_bad_free(void *ctx) { (void)ctx; bad_ctx_freed++; }
 
 static void every_bad_input(void) {
-    mapi_logoff_spooler *sp = new_spooler(false);
+    mapi_logoff_spooler *sp = new_spooler(true);
     mapi_logoff_store *st = NULL;
     REQUIRE_OK(mapi_logoff_store_open(sp, "s", &st));
     make_activity(sp, "s", LOGOFF_OUTBOUND_QUEUE);
@@ -958,7 +1005,7 @@ static void every_bad_input(void) {
     CHECK_HR(mapi_logoff_spooler_options_new(NULL), INVALID);
     CHECK_HR(mapi_logoff_spooler_options_set_purge_deadline_ms(NULL, 1), INVALID);
     CHECK_HR(mapi_logoff_spooler_options_set_close_deadline_ms(NULL, 1), INVALID);
-    CHECK_HR(mapi_logoff_spooler_options_set_lenient(NULL, true), INVALID);
+    CHECK_HR(mapi_logoff_spooler_options_set_strict(NULL, true), INVALID);
     CHECK_HR(mapi_logoff_spooler_options_set_cross_process(NULL, true), INVALID);
     CHECK_HR(mapi_logoff_spooler_options_set_runtime_dir(NULL, "/tmp"), INVALID);
     CHECK_HR(mapi_logoff_spooler_options_set_runtime_dir(o, ""), INVALID);
@@ -975,8 +1022,10 @@ static void every_bad_input(void) {
     CHECK_HR(mapi_logoff_store_open(sp, "", &st_out), INVALID);
     CHECK_HR(mapi_logoff_store_open(sp, bad_utf8, &st_out), INVALID);
     CHECK_HR(mapi_logoff_store_open(sp, "s", NULL), INVALID);
-    CHECK_HR(mapi_logoff_store_new(NULL, NULL, count_bad_free, &st_out), INVALID);
-    CHECK_HR(mapi_logoff_store_new(store_logoff_transports, NULL, count_bad_free, NULL), INVALID);
+    CHECK_HR(mapi_logoff_store_new(NULL, NULL, count_bad_free, 0, &st_out), INVALID);
+    CHECK_HR(mapi_logoff_store_new(store_logoff_transports, NULL, count_bad_free, 0, NULL), INVALID);
+    CHECK_HR(mapi_logoff_store_new(store_logoff_transports, NULL, count_bad_free, 0x2, &st_out),
+             MAPI_E_UNKNOWN_FLAGS);
     CHECK(st_out == ST_SENTINEL);
     CHECK(bad_ctx_freed == 0); /* on failure the ctx stays the caller's */
 
@@ -1034,7 +1083,7 @@ static void every_bad_input(void) {
     CHECK_HR(mapi_logoff_store_logoff_transports(NULL, &flags), INVALID);
     CHECK_HR(mapi_logoff_store_logoff_transports(st, NULL), INVALID);
     CHECK_U32(flags, LOGOFF_ORDERLY);
-    CHECK_HR(mapi_logoff_store_set_lenient(NULL, true), INVALID);
+    CHECK_HR(mapi_logoff_store_set_strict(NULL, true), INVALID);
     /* Bad flags through logoff_transports: rejected, nothing changes. */
     flags = 0x100 | LOGOFF_ORDERLY;
     CHECK_HR(mapi_logoff_store_logoff_transports(st, &flags), MAPI_E_UNKNOWN_FLAGS);
@@ -1064,6 +1113,7 @@ int main(void) {
     RUN(logoff_saves_the_mode_and_reports_activity);
     RUN(final_release_without_logoff_is_abort);
     RUN(lenient_validation);
+    RUN(one_variable_reused_across_stores);
     RUN(the_spooler_carries_out_the_table);
     RUN(invalidated_handle);
     RUN(refused_final_release_is_deferred);

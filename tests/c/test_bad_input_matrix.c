@@ -34,11 +34,12 @@ typedef struct {
     bool valid;
 } snapshot;
 
-static scene scene_new(void) {
+static scene scene_on(bool strict) {
     scene s = {NULL, NULL};
     mapi_logoff_spooler_options *o = NULL;
     REQUIRE_OK(mapi_logoff_spooler_options_new(&o));
     REQUIRE_OK(mapi_logoff_spooler_options_set_cross_process(o, false));
+    REQUIRE_OK(mapi_logoff_spooler_options_set_strict(o, strict));
     REQUIRE_OK(mapi_logoff_spooler_new_with_options("c-matrix", o, &s.sp));
     mapi_logoff_spooler_options_free(o);
     REQUIRE_OK(mapi_logoff_store_open(s.sp, "box", &s.store));
@@ -46,6 +47,22 @@ static scene scene_new(void) {
     uint32_t flags = LOGOFF_NO_WAIT;
     REQUIRE_OK(mapi_logoff_store_logoff(s.store, &flags));
     return s;
+}
+
+static scene scene_new(void) { return scene_on(false); }
+
+/* The scene with strict validation opted in: per spooler, and per store (set_strict). */
+static scene scene_strict(void) {
+    scene s = scene_on(true);
+    REQUIRE_OK(mapi_logoff_store_set_strict(s.store, true));
+    return s;
+}
+
+/* An external support for mapi_logoff_store_new: answers COMPLETE. */
+static mapi_logoff_hresult complete_support(void *ctx, mapi_logoff_ulong *flags) {
+    (void)ctx;
+    *flags = LOGOFF_COMPLETE;
+    return S_OK;
 }
 
 static snapshot snap(scene *s) {
@@ -115,15 +132,48 @@ static void cell_unknown_flag_bits(int32_t want) {
 }
 
 static void cell_zero_flags(int32_t want) {
-    scene s = scene_new();
+    scene s = scene_strict();
     bad_flags(&s, 0, want);
+    mapi_logoff_decision d;
+    CHECK_HR(mapi_logoff_decide(0, 0, MAPI_LOGOFF_DECIDE_STRICT, &d), want);
+    scene_end(&s);
+    /* The lenient default takes 0 as ABORT. */
+    s = scene_new();
+    uint32_t flags = 0;
+    CHECK_HR(mapi_logoff_store_logoff(s.store, &flags), S_OK);
+    CHECK_U32(flags, LOGOFF_ABORT | LOGOFF_OUTBOUND_QUEUE);
     scene_end(&s);
 }
 
 static void cell_several_flags(int32_t want) {
-    scene s = scene_new();
-    bad_flags(&s, LOGOFF_ORDERLY | LOGOFF_ABORT, want);
+    const uint32_t several = LOGOFF_ORDERLY | LOGOFF_ABORT;
+    scene s = scene_strict();
+    bad_flags(&s, several, want);
     scene_end(&s);
+    mapi_logoff_store *st = NULL;
+    REQUIRE_OK(mapi_logoff_store_new(complete_support, NULL, NULL, MAPI_LOGOFF_STORE_STRICT, &st));
+    uint32_t flags = several;
+    CHECK_HR(mapi_logoff_store_logoff(st, &flags), want);
+    CHECK_U32(flags, several);
+    CHECK_U32(mapi_logoff_store_release(st), 0);
+    /* The lenient default takes the most cautious: ABORT. */
+    s = scene_new();
+    flags = several;
+    CHECK_HR(mapi_logoff_store_logoff(s.store, &flags), S_OK);
+    CHECK_U32(flags, LOGOFF_ABORT | LOGOFF_OUTBOUND_QUEUE);
+    scene_end(&s);
+}
+
+static void cell_unknown_context_bits(int32_t want) {
+    mapi_logoff_decision d;
+    memset(&d, 0x5A, sizeof d);
+    mapi_logoff_decision copy = d;
+    CHECK_HR(mapi_logoff_decide(LOGOFF_ORDERLY, 0, 0x8, &d), want);
+    CHECK(memcmp(&d, &copy, sizeof d) == 0);
+    mapi_logoff_store *const sentinel = (mapi_logoff_store *)&d;
+    mapi_logoff_store *out = sentinel;
+    CHECK_HR(mapi_logoff_store_new(complete_support, NULL, NULL, 0x2, &out), want);
+    CHECK(out == sentinel);
 }
 
 static void bad_id(const char *id, int32_t want) {
@@ -167,6 +217,7 @@ static const struct {
     {"unknown_flag_bits", cell_unknown_flag_bits},
     {"zero_flags", cell_zero_flags},
     {"several_flags", cell_several_flags},
+    {"unknown_context_bits", cell_unknown_context_bits},
     {"bad_store_id", cell_bad_store_id},
     {"empty_store_id", cell_empty_store_id},
     {"closed_spooler", cell_closed_spooler},

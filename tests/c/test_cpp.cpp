@@ -69,7 +69,10 @@ void decide_with_mapi_spellings() {
     CHECK(mapi_logoff_decide(LOGOFF_ORDERLY, LOGOFF_INBOUND, 0, &d) == S_OK);
     CHECK(d.out_flags == (LOGOFF_COMPLETE | LOGOFF_INBOUND));
     CHECK(d.release == MAPI_LOGOFF_RELEASE_WHEN_DRAINED);
-    CHECK(mapi_logoff_decide(LOGOFF_ORDERLY, 0, 0x4, &d) == MAPI_E_UNKNOWN_FLAGS);
+    CHECK(mapi_logoff_decide(LOGOFF_ORDERLY, 0, 0x8, &d) == MAPI_E_UNKNOWN_FLAGS);
+    CHECK(mapi_logoff_decide(0, 0, MAPI_LOGOFF_DECIDE_STRICT, &d) == MAPI_E_INVALID_PARAMETER);
+    CHECK(mapi_logoff_decide(LOGOFF_ABORT, LOGOFF_INBOUND, MAPI_LOGOFF_DECIDE_CANCELLABLE, &d) == S_OK);
+    CHECK(d.release == MAPI_LOGOFF_RELEASE_NOW);
     CHECK(mapi_logoff_decide(LOGOFF_ORDERLY, 0, 0, nullptr) == MAPI_E_INVALID_PARAMETER);
     CHECK(std::string(mapi_logoff_version()) ==
           std::to_string(MAPI_LOGOFF_VERSION_MAJOR) + "." + std::to_string(MAPI_LOGOFF_VERSION_MINOR) +
@@ -106,7 +109,7 @@ void lambdas_as_callbacks() {
     CHECK(mapi_logoff_spooler_begin_send(sp.get(), "cpp") == S_OK);
     uint32_t flags = LOGOFF_PURGE;
     CHECK(mapi_logoff_store_logoff(store.get(), &flags) == S_OK);
-    CHECK(flags == LOGOFF_OUTBOUND);
+    CHECK(flags == (LOGOFF_PURGE | LOGOFF_OUTBOUND));  // the mode and the activity
     CHECK(store.reset());  // the final release runs the PURGE
     CHECK(seen.flushes == 1);
     mapi_logoff_store_stats st{};
@@ -128,7 +131,7 @@ void threads_race_the_release() {
                       *flags = LOGOFF_COMPLETE;
                       return S_OK;
                   },
-                  &count, [](void *ctx) { static_cast<Count *>(ctx)->freed++; }, &raw) == S_OK);
+                  &count, [](void *ctx) { static_cast<Count *>(ctx)->freed++; }, 0, &raw) == S_OK);
         StoreRef first(raw);
         std::vector<StoreRef> refs(8, first);  // 8 copies: 8 AddRefs
         first.reset();

@@ -9,8 +9,10 @@ static void mapi_spelled_constants_work(void) {
     CHECK_U32(d.out_flags, LOGOFF_COMPLETE | LOGOFF_OUTBOUND_QUEUE);
     CHECK_U32(d.flush_flags, FLUSH_UPLOAD | FLUSH_NO_UI);
     CHECK_U32(d.allowed, LOGOFF_OUTBOUND);
-    HRESULT hr = mapi_logoff_decide(LOGOFF_PURGE | LOGOFF_QUIET, 0, 0, &d);
+    HRESULT hr = mapi_logoff_decide(LOGOFF_PURGE | LOGOFF_QUIET, 0, MAPI_LOGOFF_DECIDE_STRICT, &d);
     CHECK(hr == MAPI_E_INVALID_PARAMETER);
+    hr = mapi_logoff_decide(LOGOFF_PURGE | LOGOFF_QUIET, 0, 0, &d); /* lenient: QUIET */
+    CHECK(hr == S_OK && d.out_flags == LOGOFF_COMPLETE && d.waits == false);
     hr = mapi_logoff_decide(0x100, 0, 0, &d);
     CHECK(hr == MAPI_E_UNKNOWN_FLAGS);
     CHECK(strcmp(mapi_logoff_error_name(MAPI_E_TIMEOUT), "MAPI_E_TIMEOUT") == 0);

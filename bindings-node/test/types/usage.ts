@@ -26,12 +26,12 @@ LogoffFlags.PURGE = 8
 // @ts-expect-error: no such flag
 void LogoffFlags.FLUSH
 
-const d = decide(LogoffFlags.ORDERLY | LogoffFlags.PURGE, LogoffFlags.INBOUND, { lenient: true })
+const d = decide(LogoffFlags.ORDERLY | LogoffFlags.PURGE, LogoffFlags.INBOUND, { strict: false, cancellable: true })
 const release: ReleaseValue = d.release
 const waits: boolean = d.waits
 const n: number = d.outFlags + d.flushFlags + d.allowed
-// @ts-expect-error: options are shared and lenient only
-decide(LogoffFlags.QUIET, 0, { strict: true })
+// @ts-expect-error: options are shared, strict and cancellable only
+decide(LogoffFlags.QUIET, 0, { lenient: true })
 // @ts-expect-error: flags are numbers
 decide('PURGE')
 
@@ -47,8 +47,15 @@ spooler.addTransport(async (storeId) => {
   spooler.endReceive(storeId)
 })
 const subscription: number = spooler.subscribe((e: LogoffEvent) => {
-  const kind: 'decided' | 'refused' | 'released' | 'release_deferred' | 'timed_out' | 'flush_failed' | 'undrained' =
-    e.kind
+  const kind:
+    | 'decided'
+    | 'refused'
+    | 'released'
+    | 'release_deferred'
+    | 'timed_out'
+    | 'flush_failed'
+    | 'undrained'
+    | 'registry_unreadable' = e.kind
   const mode: number | null = e.mode
   const detail: string | null = e.detail
   void [kind, mode, detail, e.decision?.release]

@@ -33,13 +33,19 @@ class _Support(Protocol):
     def store_logoff_transports(self, flags: LogoffFlags, /) -> int: ...
 
 def decide(
-    flags: _Flags, activity: _Flags = 0, *, shared: bool = False, lenient: bool = False
+    flags: _Flags,
+    activity: _Flags = 0,
+    *,
+    shared: bool = False,
+    strict: bool = False,
+    cancellable: bool = False,
 ) -> Decision:
-    """The decision table (validation, then the decision). Raises ``UnknownFlagsError`` or
-    ``InvalidParameterError`` for a rejected call."""
+    """The decision table. Validation is lenient unless ``strict``. Raises
+    ``UnknownFlagsError`` or ``InvalidParameterError`` for a rejected call."""
 
 def decide_bits(flags: _Flags, activity: _Flags, context: _Flags) -> Decision:
-    """``decide`` on the C call's words; context is SHARED 0x1 | LENIENT 0x2."""
+    """``decide`` on the C call's words; context is SHARED 0x1 | STRICT 0x2 |
+    CANCELLABLE 0x4."""
 
 def _constants() -> dict[str, int]: ...
 
@@ -47,11 +53,12 @@ def _constants() -> dict[str, int]: ...
 class Store:
     """A client's handle on a message store, reference counted like a COM object."""
 
-    def __init__(self, support: _Support) -> None:
+    def __init__(self, support: _Support, *, strict: bool = False) -> None:
         """A handle with reference count 1 on a caller-supplied support."""
 
     def logoff(self, flags: _Flags) -> LogoffFlags:
-        """StoreLogoff: saves the mode, returns the store's activity. Performs no logoff."""
+        """StoreLogoff: saves the mode, returns the mode with the store's activity.
+        Performs no logoff."""
 
     def logoff_transports(self, flags: _Flags) -> LogoffFlags:
         """StoreLogoffTransports now: returns the out_flags. PURGE waits (GIL released);
@@ -69,7 +76,9 @@ class Store:
     def store_id(self) -> str | None: ...
     @property
     def saved_mode(self) -> LogoffFlags | None: ...
-    def set_lenient(self, lenient: bool) -> None: ...
+    def set_strict(self, strict: bool) -> None: ...
+    @property
+    def strict(self) -> bool: ...
     def __enter__(self) -> Store: ...
     def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
         """Releases the reference the ``with`` statement held."""
@@ -90,7 +99,7 @@ class Spooler:
         *,
         purge_deadline: _Seconds = 30.0,
         close_deadline: _Seconds = 30.0,
-        lenient: bool = False,
+        strict: bool = False,
         cross_process: bool = True,
         runtime_dir: str | os.PathLike[str] | None = None,
     ) -> None: ...

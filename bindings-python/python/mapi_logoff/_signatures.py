@@ -19,14 +19,14 @@ def _spooler(  # type: ignore[no-untyped-def]
     *,
     purge_deadline=30.0,
     close_deadline=30.0,
-    lenient=False,
+    strict=False,
     cross_process=True,
     runtime_dir=None,
 ):
     pass
 
 
-def _store(support):  # type: ignore[no-untyped-def]
+def _store(support, *, strict=False):  # type: ignore[no-untyped-def]
     pass
 
 

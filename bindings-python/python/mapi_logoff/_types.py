@@ -78,7 +78,7 @@ class Event:
 
     kind: str
     """``"decided"``, ``"refused"``, ``"released"``, ``"release_deferred"``,
-    ``"timed_out"``, ``"flush_failed"`` or ``"undrained"``."""
+    ``"timed_out"``, ``"flush_failed"``, ``"undrained"`` or ``"registry_unreadable"``."""
     store_id: str
     mode: LogoffFlags | None
     """The input mode of the logoff this event belongs to (one mode flag)."""

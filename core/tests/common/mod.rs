@@ -54,3 +54,12 @@ pub fn logoff_and_release(store: &Store, mode: Mode) {
 pub fn flags(bits: u32) -> LogoffFlags {
     LogoffFlags::from_bits_retain(bits)
 }
+
+/// A temporary directory private to this user (mode 0700), as the machine registry
+/// requires of its directory.
+pub fn private_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}

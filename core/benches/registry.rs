@@ -1,0 +1,187 @@
+//! The machine registry's cost and scale, in the default configuration (cross-process
+//! sharing on, the registry in the directory the library picks) against cross-process
+//! off, side by side in one run. Prints a Markdown section for bench/results.md.
+//!
+//! - Store cycle (open -> StoreLogoff(NO_WAIT) -> final release of an idle store), in
+//!   alternating rounds of both configurations: the median of each and their ratio.
+//! - 1e6 open stores (1e4 with `--smoke`), each configuration in a fresh child process:
+//!   resident memory the open stores add, the files in the registry directory, and the
+//!   resident memory once every store is released, against the same empty spooler.
+
+use std::hint::black_box;
+use std::process::Command;
+use std::time::Instant;
+
+use mapi_logoff::{LogoffFlags, Spooler, SpoolerOptions, Store};
+
+fn spooler(cross_process: bool, profile: &str) -> Spooler {
+    Spooler::create(
+        profile,
+        SpoolerOptions {
+            cross_process,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{}", e.message))
+}
+
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+fn cycle_ns(sp: &Spooler, n: u32) -> f64 {
+    let t = Instant::now();
+    for _ in 0..n {
+        let store = sp.open_store(black_box("inbox")).unwrap();
+        let mut flags = LogoffFlags::NO_WAIT.bits();
+        store.logoff(&mut flags).unwrap();
+        black_box(store.release());
+    }
+    t.elapsed().as_nanos() as f64 / f64::from(n)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// In a child process: open `n` stores, measure, release them all, measure again.
+fn child(cross_process: bool, n: usize) {
+    let sp = spooler(cross_process, "bench-registry");
+    let _warm = cycle_ns(&sp, 1000);
+    let count = || {
+        mapi_logoff_dir()
+            .and_then(|d| std::fs::read_dir(d).ok())
+            .map_or(0, |d| d.count())
+    };
+    let files_before = count();
+    let empty = rss();
+    let stores: Vec<Store> = (0..n)
+        .map(|i| sp.open_store(&format!("store-{i:07}")).unwrap())
+        .collect();
+    let open = rss();
+    let files = count() - files_before;
+    for s in &stores {
+        s.release();
+    }
+    drop(stores);
+    let released = rss();
+    println!("{empty} {open} {released} {files}");
+}
+
+/// The registry directory the library picks, as its docs say.
+fn mapi_logoff_dir() -> Option<std::path::PathBuf> {
+    if let Some(d) = std::env::var_os("MAPI_LOGOFF_RUNTIME_DIR") {
+        return Some(d.into());
+    }
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR") {
+        return Some(std::path::Path::new(&d).join("mapi-logoff"));
+    }
+    // SAFETY: geteuid has no preconditions.
+    #[allow(unsafe_code)]
+    let euid = unsafe { libc::geteuid() };
+    let run = std::path::PathBuf::from(format!("/run/user/{euid}"));
+    if run.is_dir() {
+        return Some(run.join("mapi-logoff"));
+    }
+    Some(std::env::temp_dir().join(format!("mapi-logoff-{euid}")))
+}
+
+fn in_child(cross_process: bool, n: usize) -> [u64; 4] {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--child",
+            if cross_process { "on" } else { "off" },
+            &n.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let v: Vec<u64> = text
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    [v[0], v[1], v[2], v[3]]
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        child(args[i + 1] == "on", args[i + 2].parse().unwrap());
+        return;
+    }
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let (rounds, per_round, n) = if smoke {
+        (3, 2_000, 10_000)
+    } else {
+        (21, 50_000, 1_000_000)
+    };
+
+    let on = spooler(true, "bench-cycle");
+    let off = spooler(false, "bench-cycle");
+    let (mut t_on, mut t_off) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        t_on.push(cycle_ns(&on, per_round));
+        t_off.push(cycle_ns(&off, per_round));
+    }
+    let (c_on, c_off) = (median(t_on), median(t_off));
+
+    let [e_off, o_off, r_off, _] = in_child(false, n);
+    let [e_on, o_on, r_on, files] = in_child(true, n);
+    let added_off = o_off.saturating_sub(e_off);
+    let added_on = o_on.saturating_sub(e_on);
+    let verdict = |met: bool| if met { "**met**" } else { "**missed**" };
+
+    println!("## Machine registry (default configuration against cross-process off)");
+    println!();
+    println!(
+        "`cargo bench -p mapi-logoff --bench registry`{}: {rounds} alternating rounds of \
+         {per_round} store cycles; {n} open stores in a fresh process per configuration.",
+        if smoke { " -- --smoke" } else { "" }
+    );
+    println!();
+    println!("| figure | default (cross-process on) | cross-process off | ratio | target |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| store cycle, idle (median) | {c_on:.0} ns | {c_off:.0} ns | {:.2}x | 2x: {} |",
+        c_on / c_off,
+        verdict(c_on / c_off <= 2.0)
+    );
+    println!(
+        "| resident memory added by {n} open stores | {} | {} | {:.2}x | 1.2x: {} |",
+        mib(added_on),
+        mib(added_off),
+        added_on as f64 / added_off.max(1) as f64,
+        verdict(added_on as f64 <= 1.2 * added_off as f64)
+    );
+    println!(
+        "| files the {n} open stores added to the registry directory (one file per profile) | {files} | — | — | none: {} |",
+        verdict(files == 0)
+    );
+    let back = |r: u64, e: u64| r as f64 / e as f64;
+    println!(
+        "| resident memory after every store is released / empty spooler | {:.2}x ({} / {}) | {:.2}x ({} / {}) | — | 1.1x: {} |",
+        back(r_on, e_on),
+        mib(r_on),
+        mib(e_on),
+        back(r_off, e_off),
+        mib(r_off),
+        mib(e_off),
+        verdict(back(r_on, e_on) <= 1.1)
+    );
+    println!();
+}
