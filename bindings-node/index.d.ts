@@ -83,6 +83,13 @@ export declare function decide(flags: number, activity: number, context: number)
  */
 export declare function decidePacked(flags: number, activity: number, context: number): number
 
+/**
+ * The decision table the package reads once when it loads (layout: the comment above),
+ * built here from the core's own answers: `decide` in JS answers the inputs it covers
+ * from it without a native call, and asks [`decide_packed`] for every other input.
+ */
+export declare function decideTable(): Array<number>
+
 /** One row of the decision table. */
 export interface Decision {
   outFlags: number

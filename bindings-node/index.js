@@ -841,6 +841,7 @@ module.exports.benchNoopDecideArgs = nativeBinding.benchNoopDecideArgs
 module.exports.constants = nativeBinding.constants
 module.exports.decide = nativeBinding.decide
 module.exports.decidePacked = nativeBinding.decidePacked
+module.exports.decideTable = nativeBinding.decideTable
 module.exports.flushDone = nativeBinding.flushDone
 module.exports.spoolerOpenStore = nativeBinding.spoolerOpenStore
 module.exports.storeAddRef = nativeBinding.storeAddRef

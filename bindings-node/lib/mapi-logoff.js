@@ -316,11 +316,42 @@ function subscriberAdapter(fn) {
 const DECIDE_OPTIONS = ['shared', 'strict', 'cancellable']
 
 /**
+ * The core's decision table, read once from the native module (`decide_table` in
+ * src/lib.rs builds it with the core's own `decide_bits`; nothing here writes an answer):
+ * the packed decision for every input with `flags <= 0x1F`, activity bits only among
+ * 0xE0000 and any context, at index `flags | activity >>> 12 | context << 8`; -1 where the
+ * core rejects the input, which then goes to `native.decidePacked` for its error. Every
+ * other input goes there too. test/decide-table.test.mjs checks each entry against the core.
+ */
+const DECISIONS = Int32Array.from(native.decideTable())
+const TABLE_FLAGS = 0x1f
+const TABLE_ACTIVITY = 0xe0000
+
+/**
  * The decision table: what StoreLogoffTransports decides for `flags` on a store with
  * `activity`, `shared` with another client or not, with lenient validation unless `strict`,
  * and with `cancellable` when every transfer in flight can be cancelled.
  */
 function decide(flags, activity = 0, options = undefined) {
+  // The common call, answered from the table: two small integers in the table's range and
+  // no options (what checkBits and checkOptions accept unchanged).
+  if (
+    options === undefined &&
+    typeof flags === 'number' &&
+    typeof activity === 'number' &&
+    (flags | 0) === flags &&
+    (activity | 0) === activity &&
+    (flags & ~TABLE_FLAGS) === 0 &&
+    (activity & ~TABLE_ACTIVITY) === 0
+  ) {
+    const p = DECISIONS[flags | (activity >>> 12)]
+    if (p >= 0) return unpackDecision(p)
+  }
+  return decideChecked(flags, activity, options)
+}
+
+/** `decide` for every input: its arguments checked, then the table or the native module. */
+function decideChecked(flags, activity, options) {
   flags = checkBits('flags', flags)
   activity = checkBits('activity', activity)
   const o = checkOptions('options', options, DECIDE_OPTIONS)
@@ -328,9 +359,14 @@ function decide(flags, activity = 0, options = undefined) {
   const strict = o.strict === undefined ? false : checkBool('options.strict', o.strict)
   const cancellable = o.cancellable === undefined ? false : checkBool('options.cancellable', o.cancellable)
   // The context bits of the C API: MAPI_LOGOFF_DECIDE_SHARED 0x1, _STRICT 0x2, _CANCELLABLE 0x4.
+  const context = (shared ? 1 : 0) | (strict ? 2 : 0) | (cancellable ? 4 : 0)
+  if ((flags & ~TABLE_FLAGS) === 0 && (activity & ~TABLE_ACTIVITY) === 0) {
+    const p = DECISIONS[flags | (activity >>> 12) | (context << 8)]
+    if (p >= 0) return unpackDecision(p)
+  }
   let packed
   try {
-    packed = native.decidePacked(flags, activity, (shared ? 1 : 0) | (strict ? 2 : 0) | (cancellable ? 4 : 0))
+    packed = native.decidePacked(flags, activity, context)
   } catch (err) {
     throw toMapiError(err)
   }

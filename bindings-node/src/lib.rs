@@ -197,6 +197,47 @@ pub fn decide_packed(flags: u32, activity: u32, context: u32) -> napi::Result<u3
         .map_err(mapi_error)
 }
 
+// The table of [`decide_table`]: the core's answer, packed as above, for every input whose
+// bits all lie in the fields the table covers, at index
+//
+//   flags (bits 0-4) | activity >> 12 (bits 17-19 -> 5-7) | context << 8 (bits 8-10)
+//
+// that is `flags <= 0x1F`, `activity & !0xE0000 == 0` and `context <= 7`: 2,048 entries. An
+// input the core rejects holds -1, so that the caller asks `decide_packed` for the error.
+// `lib/mapi-logoff.js` computes the same index; test/decide-table.test.mjs compares every
+// entry, through the package's `decide`, with the core's answer from [`decide`].
+const TABLE_FLAGS: u32 = ml::LogoffFlags::INPUT_MASK;
+const TABLE_ACTIVITY_SHIFT: u32 = 12;
+const TABLE_CONTEXT_SHIFT: u32 = 8;
+const TABLE_LEN: u32 = 1 << 11;
+const _: () = {
+    let activity = ml::Activity::all().bits() >> TABLE_ACTIVITY_SHIFT;
+    let context = ml::Context::MASK << TABLE_CONTEXT_SHIFT;
+    assert!(activity << TABLE_ACTIVITY_SHIFT == ml::Activity::all().bits());
+    assert!(TABLE_FLAGS & activity == 0 && TABLE_FLAGS & context == 0 && activity & context == 0);
+    assert!((TABLE_FLAGS | activity | context) == TABLE_LEN - 1);
+    // Every packed decision is positive, so -1 cannot be one.
+    assert!(PACK_OUT_FLAGS | PACK_WAITS | (3 << PACK_RELEASE_SHIFT) < i32::MAX as u32);
+};
+
+/// The decision table the package reads once when it loads (layout: the comment above),
+/// built here from the core's own answers: `decide` in JS answers the inputs it covers
+/// from it without a native call, and asks [`decide_packed`] for every other input.
+#[napi(catch_unwind)]
+pub fn decide_table() -> Vec<i32> {
+    (0..TABLE_LEN)
+        .map(|i| {
+            let flags = i & TABLE_FLAGS;
+            let activity = (i << TABLE_ACTIVITY_SHIFT) & ml::Activity::all().bits();
+            let context = i >> TABLE_CONTEXT_SHIFT;
+            match ml::decide_bits(flags, activity, context) {
+                Ok(d) => pack(d) as i32,
+                Err(_) => -1,
+            }
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------
 // Transports: the JS thread calls directly, other threads post and wait
 
