@@ -393,6 +393,35 @@ function unpackDecision(p) {
 // ---------------------------------------------------------------------------------------
 // Spooler and Store
 
+// The buffer the store cycle's calls take their arguments from (see "The store cycle
+// through a shared buffer" in src/lib.rs): napi-rs does per-call work for a native
+// function that takes arguments, and none for one that takes none. Written just before
+// each `*Args` call, which reads it before anything else can run.
+const ARGS = native.storeArgsBuffer()
+const ARGS_HANDLE = new Float64Array(ARGS, 0, 1) // byte 0: a store handle
+// byte 8: a spooler handle or flags; 12: the id's length; 16: pending, set with the arguments
+const ARGS_WORDS = new Uint32Array(ARGS, 8, 3)
+const ARGS_ID = new Uint8Array(ARGS, 24) // the store id's bytes
+const ARGS_ID_CAP = ARGS_ID.length
+
+/**
+ * Copies `storeId` into the buffer if it is a string of ASCII characters other than NUL
+ * that fits (its UTF-8 bytes are its char codes; it needs no surrogate check); false
+ * otherwise, and the caller takes the general path.
+ */
+function idToArgs(storeId) {
+  if (typeof storeId !== 'string') return false
+  const n = storeId.length
+  if (n > ARGS_ID_CAP) return false
+  for (let i = 0; i < n; i++) {
+    const c = storeId.charCodeAt(i)
+    if (c === 0 || c > 0x7f) return false
+    ARGS_ID[i] = c
+  }
+  ARGS_WORDS[1] = n
+  return true
+}
+
 const SPOOLER_OPTIONS = ['purgeDeadlineMs', 'closeDeadlineMs', 'strict', 'crossProcess', 'runtimeDir']
 const INTERNAL = Symbol('mapi-logoff internal')
 
@@ -446,12 +475,22 @@ class Spooler {
 
   /** Opens a client's handle on `storeId` (reference count 1). */
   openStore(storeId) {
-    checkName('storeId', storeId)
     let handle
-    try {
-      handle = native.spoolerOpenStore(this.#handle, storeId)
-    } catch (err) {
-      throw toMapiError(err)
+    if (idToArgs(storeId)) {
+      ARGS_WORDS[0] = this.#handle
+      ARGS_WORDS[2] = 1
+      try {
+        handle = native.spoolerOpenStoreArgs()
+      } catch (err) {
+        throw toMapiError(err)
+      }
+    } else {
+      checkName('storeId', storeId)
+      try {
+        handle = native.spoolerOpenStore(this.#handle, storeId)
+      } catch (err) {
+        throw toMapiError(err)
+      }
     }
     return new Store(INTERNAL, handle, storeId, this)
   }
@@ -612,9 +651,11 @@ class Store {
    * It performs no logoff.
    */
   logoff(flags) {
-    flags = checkBits('flags', flags)
+    ARGS_WORDS[0] = checkBits('flags', flags)
+    ARGS_HANDLE[0] = this.#handle
+    ARGS_WORDS[2] = 1
     try {
-      return native.storeLogoff(this.#handle, flags)
+      return native.storeLogoffArgs()
     } catch (err) {
       throw toMapiError(err)
     }
@@ -651,7 +692,9 @@ class Store {
   release() {
     let r
     try {
-      r = native.storeRelease(this.#handle)
+      ARGS_HANDLE[0] = this.#handle
+      ARGS_WORDS[2] = 1
+      r = native.storeReleaseArgs()
     } catch (err) {
       throw toMapiError(err)
     }

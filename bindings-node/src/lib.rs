@@ -1046,6 +1046,152 @@ pub fn store_release(env: Env, handle: f64) -> f64 {
     release_result(&store, count)
 }
 
+// ---------------------------------------------------------------------------------------
+// The store cycle through a shared buffer
+//
+// napi-rs does per-call bookkeeping (an allocation and a lock) for a function that takes
+// arguments, and none for one that takes none; on the idle store cycle that was the
+// largest cost after the core's own work. So the cycle's calls also come in a form taking
+// no arguments: `lib/mapi-logoff.js` writes them into an `ArrayBuffer` shared with this
+// module ([`store_args_buffer`], one per JS environment) and calls the `*Args` function
+// at once, which reads them before doing anything that could reach JS. The layout is
+// [`Args`]; the JS side checks every argument as before (and uses the argument-taking
+// functions for what does not fit: a store id that is not ASCII or is too long).
+
+/// Bytes of store id the buffer holds.
+const ARGS_ID_CAP: usize = 1024;
+
+/// The shared buffer: `handle` at byte 0 (a store handle), `word` at 8 (a spooler handle,
+/// or logoff flags), `len` at 12 (the store id's length in bytes), `pending` at 16 (set by
+/// JS with the arguments, cleared here when they are read), the id's bytes from 24.
+///
+/// The functions take no `Env` (napi-rs counts it as an argument), so they find their
+/// buffer by `pending`: a thread runs one call at a time, and each is read before the call
+/// can reach JS, so only the calling environment's buffer is pending.
+#[repr(C, align(8))]
+struct Args {
+    handle: f64,
+    word: u32,
+    len: u32,
+    pending: u32,
+    _pad: u32,
+    id: [u8; ARGS_ID_CAP],
+}
+
+thread_local! {
+    /// The buffer of each JS environment on this thread, with its `napi_env`.
+    static ARGS: RefCell<Vec<(sys::napi_env, *mut Args)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Frees a buffer when its environment's `ArrayBuffer` is collected (at its teardown: the
+/// package keeps it for its lifetime).
+unsafe extern "C" fn free_args(
+    _env: sys::napi_env,
+    data: *mut std::ffi::c_void,
+    _hint: *mut std::ffi::c_void,
+) {
+    let args = data.cast::<Args>();
+    let _ = ARGS.try_with(|a| a.borrow_mut().retain(|&(_, p)| p != args));
+    // SAFETY: `data` is the `Box<Args>` leaked by `store_args_buffer`, freed only here.
+    drop(unsafe { Box::from_raw(args) });
+}
+
+/// The `ArrayBuffer` over this environment's [`Args`].
+pub struct ArgsBuffer;
+
+impl napi::bindgen_prelude::ToNapiValue for ArgsBuffer {
+    unsafe fn to_napi_value(env: sys::napi_env, _: Self) -> napi::Result<sys::napi_value> {
+        let args = Box::into_raw(Box::new(Args {
+            handle: 0.0,
+            word: 0,
+            len: 0,
+            pending: 0,
+            _pad: 0,
+            id: [0; ARGS_ID_CAP],
+        }));
+        let mut value = ptr::null_mut();
+        // SAFETY: `args` lives until `free_args`, which V8 calls once the buffer is gone.
+        let status = unsafe {
+            sys::napi_create_external_arraybuffer(
+                env,
+                args.cast(),
+                std::mem::size_of::<Args>(),
+                Some(free_args),
+                ptr::null_mut(),
+                &mut value,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            // SAFETY: not handed to V8.
+            drop(unsafe { Box::from_raw(args) });
+            return Err(napi::Error::new(
+                Status::GenericFailure,
+                "no external ArrayBuffer",
+            ));
+        }
+        ARGS.with_borrow_mut(|a| {
+            a.push((env, args));
+        });
+        Ok(value)
+    }
+}
+
+/// A new shared buffer for this environment's `*Args` calls (layout: [`Args`]).
+#[napi(catch_unwind, ts_return_type = "ArrayBuffer")]
+pub fn store_args_buffer() -> ArgsBuffer {
+    ArgsBuffer
+}
+
+/// Calls `f` with the pending arguments and their environment, and clears `pending`.
+fn with_args<T>(f: impl FnOnce(&Args, sys::napi_env) -> T) -> Option<T> {
+    ARGS.with_borrow(|a| {
+        // SAFETY: a buffer lives while its environment does (then `free_args` removes it
+        // from this list); JS writes it only between calls on this thread, and `f` reads
+        // it before anything here could call JS.
+        let &(env, args) = a.iter().find(|&&(_, p)| unsafe { (*p).pending } != 0)?;
+        let args = unsafe { &mut *args };
+        args.pending = 0;
+        Some(f(args, env))
+    })
+}
+
+/// [`spooler_open_store`] with its arguments in the buffer (`word`, `len` and `id`).
+#[napi(catch_unwind)]
+pub fn spooler_open_store_args() -> napi::Result<f64, String> {
+    let opened = with_args(|a, _| {
+        let id =
+            a.id.get(..a.len as usize)
+                .ok_or(ml::Error::InvalidParameter)?;
+        let id = std::str::from_utf8(id).map_err(|_| ml::Error::InvalidParameter)?;
+        SPOOLERS
+            .with_borrow(|sp| {
+                let spooler = sp.slots.get(a.word as usize)?.as_ref()?;
+                Some(spooler.open_store(id))
+            })
+            .unwrap_or(Err(ml::Error::InvalidObject))
+            .map(|store| (a.word, store))
+    })
+    .unwrap_or(Err(ml::Error::InvalidObject));
+    let (spooler, store) = opened.map_err(mapi_error)?;
+    Ok(STORES.with_borrow_mut(|slab| slab.insert(spooler, store)))
+}
+
+/// [`store_logoff`] with its arguments in the buffer (`handle` and `word`).
+#[napi(catch_unwind)]
+pub fn store_logoff_args() -> napi::Result<u32, String> {
+    let (handle, flags) =
+        with_args(|a, _| (a.handle, a.word)).ok_or_else(|| mapi_error(ml::Error::InvalidObject))?;
+    store_logoff(handle, flags)
+}
+
+/// [`store_release`] with its argument in the buffer (`handle`).
+#[napi(catch_unwind)]
+pub fn store_release_args() -> napi::Result<f64, String> {
+    let (handle, env) =
+        with_args(|a, env| (a.handle, env)).ok_or_else(|| mapi_error(ml::Error::InvalidObject))?;
+    Ok(store_release(Env::from_raw(env), handle))
+}
+
 /// [`store_release`] on a worker thread; the slot is freed on the JS thread.
 #[napi(catch_unwind, ts_return_type = "Promise<number>")]
 pub fn store_release_async(handle: f64) -> AsyncTask<ReleaseTask> {
