@@ -308,9 +308,16 @@ def render(d: Path, out: Path, smoke: bool) -> None:
     for fig, label in [("node.decide", "`decide`"), ("node.store_cycle", "store cycle")]:
         if fig in node:
             f = node[fig][0]
-            s.add(f"Node {label} / napi floor", ratio(f), "≤ 2x", f["ratio"] <= 2)
+            # Issue 17: the store cycle's target is 3x the floor (the core's own idle cycle
+            # alone is about 2.5x it); `decide` must also beat a hand-written JS table.
+            limit = 3 if fig == "node.store_cycle" else 2
+            s.add(f"Node {label} / napi floor", ratio(f), f"≤ {limit}x", f["ratio"] <= limit)
             if f.get("pure_ratio") is not None:
-                s.add(f"Node {label} / pure JS", ratio(f, "pure_ratio"), "report", None)
+                if fig == "node.decide":
+                    pr = f["pure_ratio"]
+                    s.add(f"Node {label} / pure JS", ratio(f, "pure_ratio"), "< 1x (faster)", pr < 1)
+                else:
+                    s.add(f"Node {label} / pure JS", ratio(f, "pure_ratio"), "report", None)
 
     # 5. Scale --------------------------------------------------------------------------
     md.extend(["", "## 5. Scale, memory and threads (Rust)", ""])
