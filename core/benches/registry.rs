@@ -91,10 +91,18 @@ fn mapi_logoff_dir() -> Option<std::path::PathBuf> {
 
 fn in_child(cross_process: bool, n: usize) -> [u64; 4] {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--child", if cross_process { "on" } else { "off" }, &n.to_string()])
+        .args([
+            "--child",
+            if cross_process { "on" } else { "off" },
+            &n.to_string(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let v: Vec<u64> = text
         .lines()
