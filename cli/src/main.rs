@@ -56,9 +56,6 @@ enum Command {
         /// Print the summary only.
         #[arg(long, short)]
         quiet: bool,
-        /// Run simulated time this many times faster than real time.
-        #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
-        speed: f64,
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
@@ -100,15 +97,6 @@ enum Command {
     },
 }
 
-fn parse_speed(s: &str) -> Result<f64, String> {
-    let speed: f64 = s.parse().map_err(|_| format!("\"{s}\" is not a number"))?;
-    if speed.is_finite() && (0.01..=1000.0).contains(&speed) {
-        Ok(speed)
-    } else {
-        Err("the speed must be between 0.01 and 1000".into())
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.color {
@@ -121,10 +109,9 @@ fn main() -> ExitCode {
             scenario,
             json,
             quiet,
-            speed,
             seed,
             svg,
-        } => simulate(scenario, json, quiet, speed, seed, svg),
+        } => simulate(scenario, json, quiet, seed, svg),
         Command::Decide {
             mode,
             activity,
@@ -200,7 +187,6 @@ fn simulate(
     path: Option<PathBuf>,
     json: bool,
     quiet: bool,
-    speed: f64,
     seed: Option<u64>,
     svg: Option<PathBuf>,
 ) -> u8 {
@@ -238,9 +224,8 @@ fn simulate(
         },
     };
     let options = sim::RunOptions {
-        speed,
         seed,
-        progress: !quiet && !json,
+        check: false,
     };
     let mut outcome = match sim::run(&scenario, &options) {
         Ok(o) => o,
