@@ -322,7 +322,7 @@ fn picture_shows_every_lane_with_its_mode_and_readable_labels() {
 #[test]
 fn svg_works_with_any_scenario_and_with_quiet_json() {
     let file = repo().join("examples/shared-purge-timeout.json");
-    let (out, svg) = simulate_svg(&[file.to_str().unwrap(), "--speed", "4", "--quiet", "--json"]);
+    let (out, svg) = simulate_svg(&[file.to_str().unwrap(), "--quiet", "--json"]);
     let run: Value = serde_json::from_slice(&out.stdout).expect("stdout is still the JSON run");
     assert!(
         run.get("events").is_none(),
@@ -354,7 +354,7 @@ fn svg_works_with_any_scenario_and_with_quiet_json() {
     assert!(first(archive, "call", "StoreLogoffTransports(QUIET)").is_some());
 
     // The text output is unchanged by --svg.
-    let (out, _) = simulate_svg(&[file.to_str().unwrap(), "--speed", "4"]);
+    let (out, _) = simulate_svg(&[file.to_str().unwrap()]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
         text.contains("timed_out") && text.contains("lost = 0"),
