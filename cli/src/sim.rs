@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mapi_logoff::{
-    Activity, Error, Event, EventKind, FlushFlags, LogoffFlags, Mode, Release, Spooler, SpoolerOptions, Store,
-    Runtime, StoreStats, Transport, VirtualRuntime,
+    Activity, Error, Event, EventKind, FlushFlags, LogoffFlags, Mode, Release, Runtime, Spooler,
+    SpoolerOptions, Store, StoreStats, Transport, VirtualRuntime,
 };
 use serde::Serialize;
 
@@ -179,8 +179,12 @@ struct Shared {
     load_left: AtomicU64,
     /// Invariants found broken (by `--seeds`), with the virtual time.
     violations: Mutex<Vec<String>>,
-    /// Decided and refused events so far, by store (StoreLogoffTransports calls).
-    decisions: Mutex<HashMap<String, u64>>,
+}
+
+thread_local! {
+    /// StoreLogoffTransports calls (decided and refused events) made on this thread: a
+    /// client task's own calls, since the spooler reports a decision on the caller's thread.
+    static DECISIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 impl Shared {
@@ -303,12 +307,7 @@ impl Shared {
         };
         let decided = matches!(e.kind, EventKind::Decided | EventKind::Refused);
         if decided {
-            *self
-                .decisions
-                .lock()
-                .unwrap()
-                .entry(e.store_id.to_string())
-                .or_default() += 1;
+            DECISIONS.with(|d| d.set(d.get() + 1));
         }
         self.push(Record {
             at_ms: self.now_ms(),
@@ -320,15 +319,6 @@ impl Shared {
             release,
             waits,
         });
-    }
-
-    fn decisions(&self, store: &str) -> u64 {
-        self.decisions
-            .lock()
-            .unwrap()
-            .get(store)
-            .copied()
-            .unwrap_or(0)
     }
 }
 
@@ -437,16 +427,11 @@ fn sender_step(shared: &Arc<Shared>, t: usize, store: &str, generation: u64) {
             shared.rt.call_at(at, move || {
                 let link = &sh.links[&(t, id.clone())];
                 let failure_rate = sh.specs[t].failure_rate.0;
-                let sent = link
-                    .rng
-                    .lock()
-                    .unwrap()
-                    .as_mut()
-                    .expect("seeded")
-                    .f64()
-                    >= failure_rate;
+                let sent = link.rng.lock().unwrap().as_mut().expect("seeded").f64() >= failure_rate;
                 if !sent {
-                    sh.counters[&id].failed_sends.fetch_add(1, Ordering::Relaxed);
+                    sh.counters[&id]
+                        .failed_sends
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 let spooler = sh.spooler();
                 if let Err(e) = spooler.end_send(&id, sent) {
@@ -671,7 +656,10 @@ fn client_task(shared: Arc<Shared>, client: String, steps: Vec<Step>) {
                         "StoreLogoffTransports({mode}) of {store} returned after {took} ms, past the {deadline} ms deadline"
                     ));
                 }
-                if result.is_ok() && flags & LogoffFlags::COMPLETE.bits() != 0 {
+                // COMPLETE (also with MAPI_E_TIMEOUT) invalidates the handle.
+                if matches!(result, Ok(()) | Err(Error::Timeout))
+                    && flags & LogoffFlags::COMPLETE.bits() != 0
+                {
                     logged_off.insert(store.to_owned());
                 }
                 let hresult = result.err().map_or("S_OK", Error::name);
@@ -684,7 +672,7 @@ fn client_task(shared: Arc<Shared>, client: String, steps: Vec<Step>) {
             Action::Release => {
                 shared.record(store, "release", format!("Release(){by}"));
                 let t0 = shared.now_ms();
-                let before = shared.decisions(store);
+                let before = DECISIONS.with(|d| d.get());
                 let left = handle.release();
                 let took = shared.now_ms() - t0;
                 if left == 0 {
@@ -692,7 +680,7 @@ fn client_task(shared: Arc<Shared>, client: String, steps: Vec<Step>) {
                     let done_before = logged_off.remove(store);
                     // StoreLogoffTransports exactly once per handle: on its final release,
                     // unless the provider's own call already answered COMPLETE.
-                    let calls = shared.decisions(store) - before;
+                    let calls = DECISIONS.with(|d| d.get()) - before;
                     let want = u64::from(!done_before);
                     if calls != want {
                         shared.violation(format!(
@@ -844,7 +832,6 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Error> 
         clients_left: AtomicU64::new(by_client.len() as u64),
         load_left: AtomicU64::new(deliveries.len() as u64),
         violations: Mutex::new(Vec::new()),
-        decisions: Mutex::new(HashMap::new()),
     });
     {
         let shared = shared.clone();

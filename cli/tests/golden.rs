@@ -19,7 +19,11 @@ fn simulate(args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("the binary runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("UTF-8")
 }
 
@@ -27,7 +31,8 @@ fn bless() -> bool {
     std::env::var_os("MAPI_LOGOFF_BLESS").is_some()
 }
 
-const HOW: &str = "regenerate with `MAPI_LOGOFF_BLESS=1 cargo test -p mapi-logoff-cli --test golden`";
+const HOW: &str =
+    "regenerate with `MAPI_LOGOFF_BLESS=1 cargo test -p mapi-logoff-cli --test golden`";
 
 /// Compares `fresh` with the committed `file`, or writes it when blessing.
 fn check(file: &Path, fresh: &str) {
@@ -58,7 +63,10 @@ const README_START: &str = "```text\n$ cargo run --release -p mapi-logoff-cli --
 fn readme_shows_the_default_run_byte_for_byte() {
     let path = repo().join("README.md");
     let readme = std::fs::read_to_string(&path).unwrap();
-    let start = readme.find(README_START).expect("README shows the simulate output") + README_START.len();
+    let start = readme
+        .find(README_START)
+        .expect("README shows the simulate output")
+        + README_START.len();
     let len = readme[start..].find("```\n").expect("the block is closed");
     let fresh = simulate(&[]);
     if bless() {
@@ -66,12 +74,19 @@ fn readme_shows_the_default_run_byte_for_byte() {
         std::fs::write(&path, next).unwrap();
         return;
     }
-    assert!(readme[start..start + len] == fresh, "README.md's simulate output is not a fresh run's: {HOW}\nREADME:\n{}\nfresh:\n{fresh}", &readme[start..start + len]);
+    assert!(
+        readme[start..start + len] == fresh,
+        "README.md's simulate output is not a fresh run's: {HOW}\nREADME:\n{}\nfresh:\n{fresh}",
+        &readme[start..start + len]
+    );
 }
 
 #[test]
 fn json_of_the_default_run_byte_for_byte() {
-    check(&repo().join("cli/tests/golden/default.json"), &simulate(&["--json"]));
+    check(
+        &repo().join("cli/tests/golden/default.json"),
+        &simulate(&["--json"]),
+    );
 }
 
 #[test]
@@ -79,7 +94,10 @@ fn timeline_svg_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t.svg");
     simulate(&["--quiet", "--svg", file.to_str().unwrap()]);
-    check(&repo().join("docs/timeline.svg"), &std::fs::read_to_string(&file).unwrap());
+    check(
+        &repo().join("docs/timeline.svg"),
+        &std::fs::read_to_string(&file).unwrap(),
+    );
 }
 
 #[test]
