@@ -277,7 +277,7 @@ fn simulate_seeds(path: Option<PathBuf>, json: bool, seed: Option<u64>, n: u64) 
     } else {
         print(&format!(
             "{n} seeds ({first}..{}) of {}: every invariant held after every step (nothing lost, \
-             StoreLogoffTransports once per handle, every store released once drained, no PURGE past its deadline)",
+             StoreLogoffTransports once per handle, every store released once drained, no PURGE past its deadline)\n",
             first.wrapping_add(n.saturating_sub(1)),
             base.name.as_deref().unwrap_or("scenario")
         ));

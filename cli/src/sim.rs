@@ -876,13 +876,19 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Error> 
     rt.run_while(ms(limit), || {
         if options.check {
             check(&spooler, scenario, &shared);
+            if !shared.violations.lock().unwrap().is_empty() {
+                return false; // the first broken invariant ends the run
+            }
         }
         quiet = shared.load_left.load(Ordering::Relaxed) == 0
             && shared.clients_left.load(Ordering::Relaxed) == 0
             && quiescent(&spooler, scenario, &shared);
         !quiet
     });
-    let (ended, simulated_ms) = if quiet {
+    let broken = !shared.violations.lock().unwrap().is_empty();
+    let (ended, simulated_ms) = if broken {
+        ("invariant_broken", shared.now_ms())
+    } else if quiet {
         ("quiescent", shared.now_ms())
     } else {
         ("limit", limit)
@@ -904,7 +910,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Error> 
     // The close walks the stores in no particular order: put its events in the scenario's.
     events[closing_from..].sort_by_key(|r| shared.store_index.get(&r.store).copied());
     events.sort_by_key(|r| r.at_ms);
-    if options.check {
+    if options.check && !broken {
         check(&spooler, scenario, &shared);
     }
     let stores: Vec<StoreSummary> = scenario
