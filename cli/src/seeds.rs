@@ -101,3 +101,22 @@ pub fn run_one(base: &Scenario, seed: u64) -> Result<Outcome, mapi_logoff::Error
     }
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default() -> Scenario {
+        crate::scenario::parse(include_str!("../../examples/default.json"), "default").unwrap()
+    }
+
+    #[test]
+    fn a_variation_replays_exactly_and_seeds_differ() {
+        let base = default();
+        let json = |seed| serde_json::to_string(&run_one(&base, seed).unwrap()).unwrap();
+        for seed in [1, 77, 4242] {
+            assert_eq!(json(seed), json(seed), "seed {seed} did not replay");
+        }
+        assert_ne!(json(1), json(2));
+    }
+}

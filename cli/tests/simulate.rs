@@ -286,3 +286,25 @@ fn unreadable_scenario_file_is_named() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("/nonexistent/scenario.json"), "{stderr}");
 }
+
+#[test]
+fn seeds_check_the_invariants_and_a_seed_replays_alone() {
+    let out = bin()
+        .args(["simulate", "--seeds", "40", "--seed", "1000"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(text.starts_with("40 seeds (1000..1039)"), "{text}");
+    let one = |seed: &str| {
+        let out = bin()
+            .args(["simulate", "--seeds", "1", "--json", "--seed", seed])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let run: Value = serde_json::from_str(&one("1017")).unwrap();
+    assert_eq!(run["seeds_run"], 1);
+    assert!(run["first_failing_seed"].is_null());
+}
