@@ -102,9 +102,9 @@ impl ThreadPool {
     }
 
     fn worker(self: Arc<ThreadPool>) {
+        let mut st = lock(&self.state);
         loop {
             let job = {
-                let mut st = lock(&self.state);
                 loop {
                     if let Some(job) = st.queue.pop_front() {
                         self.waiting.fetch_sub(1, Ordering::Relaxed);
@@ -125,10 +125,12 @@ impl ThreadPool {
                     }
                 }
             };
+            drop(st);
             // Jobs catch their own panics (the spooler's do); a stray one must not kill
             // the worker and shrink the pool.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-            lock(&self.state).idle += 1;
+            st = lock(&self.state);
+            st.idle += 1;
         }
     }
 }
