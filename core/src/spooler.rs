@@ -826,7 +826,7 @@ impl Spooler {
         let purge_deadline = self.purge_deadline();
         let deadline = self.inner.runtime.now().saturating_add(purge_deadline);
         let flushed = self
-            .start_flush(id, mode, decision.flush_flags, deadline)
+            .start_flush(id, mode, decision.flush_flags)
             .is_none_or(|done| done.wait_until(deadline));
         let released = waiter.as_ref().is_none_or(|w| w.wait_until(deadline));
         if flushed && released {
@@ -867,26 +867,16 @@ impl Spooler {
     /// Calls every transport's `flush_queues` as one job on a worker of the runtime; `None`
     /// when there is nothing to call or no worker can be had (then the flushes are skipped,
     /// with an event: they never run on the caller's thread), else what completes once
-    /// every call has returned or been skipped. A job that no worker starts before
-    /// `deadline` skips the flushes too: its caller has stopped waiting.
-    fn start_flush(
-        &self,
-        id: &Arc<str>,
-        mode: Mode,
-        flags: FlushFlags,
-        deadline: Duration,
-    ) -> Option<Arc<dyn Signal>> {
+    /// every call has returned. A job queued behind busy workers is not cancelled when its
+    /// caller's deadline passes: the flush still helps the logoff that goes on as NO_WAIT.
+    fn start_flush(&self, id: &Arc<str>, mode: Mode, flags: FlushFlags) -> Option<Arc<dyn Signal>> {
         if flags.is_empty() || self.inner.transports.read().map_or(true, |t| t.is_empty()) {
             return None;
         }
         let done = self.inner.runtime.signal();
         let (spooler, id2, done2) = (self.clone(), id.clone(), done.clone());
         let job = Box::new(move || {
-            if spooler.inner.runtime.now() >= deadline {
-                spooler.flush_skipped(&id2, mode, "no worker was free before the PURGE deadline");
-            } else {
-                spooler.flush_transports(&id2, mode, flags);
-            }
+            spooler.flush_transports(&id2, mode, flags);
             done2.complete();
         });
         match self.inner.runtime.spawn(job) {
