@@ -25,7 +25,7 @@ fn nz(v: u64) -> NonZeroU64 {
 /// Variation `seed` of `base`: other timings, transport failures, slow and stuck flushes,
 /// other modes and call orders, and up to three extra clients on random stores.
 pub fn vary(base: &Scenario, seed: u64) -> Scenario {
-    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5EED_0F_5EED);
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x005E_ED0F_5EED);
     let mut s = base.clone();
     s.seed = seed;
     s.purge_deadline_ms = rng.u64(20..=3000);

@@ -602,8 +602,7 @@ mod tests {
             rt.call_at(Duration::from_millis(25), move || s3.complete());
             rt.run_until(Duration::from_secs(1));
             rt.shut_down();
-            let v = lock(&log).clone();
-            v
+            lock(&log).clone()
         };
         let first = run();
         assert_eq!(

@@ -161,8 +161,7 @@ fn purge_on_the_virtual_runtime_is_exact() {
         });
         rt.run_until(Duration::from_secs(10));
         rt.shut_down();
-        let v = out.lock().unwrap().take();
-        v
+        out.lock().unwrap().take()
     };
     assert_eq!(run(30), Some((Ok(()), Duration::from_millis(35))));
     // A flush longer than the deadline: the caller returns at exactly the deadline.
