@@ -694,6 +694,12 @@ impl Harness {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a temporary runtime dir");
+        // The registry refuses a directory others can read (the umask may leave it 0755).
+        std::fs::set_permissions(
+            &dir,
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700),
+        )
+        .expect("a private runtime dir");
         Harness {
             dir,
             gate: Arc::new(Gate {

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 /// Deferred work.
@@ -90,10 +90,20 @@ impl ThreadPool {
     }
 
     /// The process's pool: 4 workers, 256 jobs of backlog. A stuck transport holds one
-    /// worker; the PURGE deadline holds regardless.
+    /// worker; the PURGE deadline holds regardless. A child process forked from this one
+    /// gets a pool of its own (its parent's workers do not exist in it).
     pub fn shared() -> Arc<ThreadPool> {
-        static POOL: OnceLock<Arc<ThreadPool>> = OnceLock::new();
-        POOL.get_or_init(|| ThreadPool::new(4, 256)).clone()
+        static POOL: Mutex<Option<(u64, Arc<ThreadPool>)>> = Mutex::new(None);
+        let generation = crate::fork::generation();
+        let mut pool = lock(&POOL);
+        match &*pool {
+            Some((g, p)) if *g == generation => p.clone(),
+            _ => {
+                let p = ThreadPool::new(4, 256);
+                *pool = Some((generation, p.clone()));
+                p
+            }
+        }
     }
 
     /// Worker threads started so far.

@@ -16,6 +16,13 @@ use mapi_logoff::{
 
 const DEADLINE: Duration = Duration::from_millis(100);
 
+/// The tests of this file run one at a time: one of them forks.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn purge_options(runtime: Arc<dyn Runtime>) -> SpoolerOptions {
     SpoolerOptions {
         purge_deadline: DEADLINE,
@@ -26,6 +33,7 @@ fn purge_options(runtime: Arc<dyn Runtime>) -> SpoolerOptions {
 
 #[test]
 fn no_worker_at_all_skips_the_flushes_and_the_deadline_holds() {
+    let _alone = alone();
     let sp = spooler_with(purge_options(ThreadPool::new(0, 8)));
     let rec = Recorder::on(&sp);
     let calls = Arc::new(AtomicU32::new(0));
@@ -62,6 +70,7 @@ fn no_worker_at_all_skips_the_flushes_and_the_deadline_holds() {
 
 #[test]
 fn every_worker_stuck_the_deadline_still_holds() {
+    let _alone = alone();
     let pool = ThreadPool::new(1, 2);
     let sp = spooler_with(purge_options(pool.clone()));
     let rec = Recorder::on(&sp);
@@ -113,6 +122,7 @@ fn every_worker_stuck_the_deadline_still_holds() {
 
 #[test]
 fn purge_on_the_pool_flushes_and_returns_once_released() {
+    let _alone = alone();
     let pool = ThreadPool::new(2, 8);
     let sp = spooler_with(purge_options(pool.clone()));
     let t = sp.clone();
@@ -139,6 +149,7 @@ fn purge_on_the_pool_flushes_and_returns_once_released() {
 /// comes when the send ends, and nothing depends on the wall clock.
 #[test]
 fn purge_on_the_virtual_runtime_is_exact() {
+    let _alone = alone();
     let run = |flush_ms: u64| {
         let rt = VirtualRuntime::new();
         let sp = spooler_with(purge_options(Arc::new(rt.clone())));
@@ -168,5 +179,59 @@ fn purge_on_the_virtual_runtime_is_exact() {
     assert_eq!(
         run(500),
         Some((Err(Error::Timeout), Duration::from_millis(105)))
+    );
+}
+
+/// A child forked after the process's pool started gets a pool of its own: its parent's
+/// workers do not exist in it, and a PURGE there still flushes.
+#[test]
+fn a_forked_child_flushes_on_a_pool_of_its_own() {
+    let _alone = alone();
+    // Start the shared pool's workers in the parent.
+    let parent = spooler_with(SpoolerOptions::default());
+    parent.add_transport(Arc::new(|_: &str, _: FlushFlags| Ok(())));
+    let store = parent.open_store("p").unwrap();
+    let mut flags = LogoffFlags::PURGE.bits();
+    store.logoff_transports(&mut flags).unwrap();
+    // SAFETY: the other tests of this file wait for this one; the child uses the library,
+    // then leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let sp = spooler_with(SpoolerOptions {
+            purge_deadline: Duration::from_secs(20),
+            ..SpoolerOptions::default()
+        });
+        let t = sp.clone();
+        sp.add_transport(Arc::new(move |id: &str, _: FlushFlags| {
+            while t.begin_send(id).is_ok() {
+                t.end_send(id, true)?;
+            }
+            Ok(())
+        }));
+        let store = sp.open_store("c").unwrap();
+        sp.submit("c").unwrap();
+        let mut flags = LogoffFlags::PURGE.bits();
+        let ok = store.logoff_transports(&mut flags).is_ok() && sp.stats("c").unwrap().sent == 1;
+        // SAFETY: leave without running the harness's exit code in the child.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    let t0 = Instant::now();
+    loop {
+        // SAFETY: waiting for our own child.
+        let waited = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if waited == pid {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            // SAFETY: our own child, hung.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the child's PURGE hung");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child's PURGE did not flush (status {status})"
     );
 }

@@ -47,8 +47,15 @@ spooler.addTransport(async (storeId) => {
   spooler.endReceive(storeId)
 })
 const subscription: number = spooler.subscribe((e: LogoffEvent) => {
-  const kind: 'decided' | 'refused' | 'released' | 'release_deferred' | 'timed_out' | 'flush_failed' | 'undrained' =
-    e.kind
+  const kind:
+    | 'decided'
+    | 'refused'
+    | 'released'
+    | 'release_deferred'
+    | 'timed_out'
+    | 'flush_failed'
+    | 'undrained'
+    | 'registry_unreadable' = e.kind
   const mode: number | null = e.mode
   const detail: string | null = e.detail
   void [kind, mode, detail, e.decision?.release]
