@@ -1,6 +1,7 @@
 //! The clock-and-executor seam: PURGE's flushes run on a bounded pool, its deadline holds
 //! when no worker can be had (none may start, or every one is stuck), and the virtual
 //! runtime runs a PURGE deterministically in virtual time.
+#![allow(unsafe_code)] // fork, waitpid and _exit in the fork test
 
 mod common;
 
