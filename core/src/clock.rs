@@ -63,14 +63,14 @@ pub struct ThreadPool {
     work: Condvar,
     /// Jobs waiting (read without the lock by spinning workers).
     waiting: AtomicUsize,
+    /// Workers not running a job (spinning or asleep).
+    idle: AtomicUsize,
 }
 
 #[derive(Default)]
 struct PoolState {
     queue: VecDeque<Job>,
     workers: usize,
-    /// Workers waiting for work (spinning or asleep).
-    idle: usize,
     sleeping: usize,
 }
 
@@ -86,6 +86,7 @@ impl ThreadPool {
             state: Mutex::default(),
             work: Condvar::new(),
             waiting: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
         })
     }
 
@@ -112,35 +113,30 @@ impl ThreadPool {
     }
 
     fn worker(self: Arc<ThreadPool>) {
-        let mut st = lock(&self.state);
         loop {
+            // Spin a little, without the lock, before sleeping.
+            let start = Instant::now();
+            while self.waiting.load(Ordering::Acquire) == 0 && start.elapsed() < SPIN {
+                std::hint::spin_loop();
+            }
             let job = {
+                let mut st = lock(&self.state);
                 loop {
                     if let Some(job) = st.queue.pop_front() {
                         self.waiting.fetch_sub(1, Ordering::Relaxed);
-                        st.idle -= 1;
+                        self.idle.fetch_sub(1, Ordering::Relaxed);
                         break job;
                     }
-                    // Spin a little (lock released) before sleeping.
-                    drop(st);
-                    let start = Instant::now();
-                    while self.waiting.load(Ordering::Acquire) == 0 && start.elapsed() < SPIN {
-                        std::hint::spin_loop();
-                    }
-                    st = lock(&self.state);
-                    if st.queue.is_empty() {
-                        st.sleeping += 1;
-                        st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
-                        st.sleeping -= 1;
-                    }
+                    st.sleeping += 1;
+                    st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
+                    st.sleeping -= 1;
                 }
             };
-            drop(st);
             // Jobs catch their own panics (the spooler's do); a stray one must not kill
             // the worker and shrink the pool.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-            st = lock(&self.state);
-            st.idle += 1;
+            // No lock here: the caller that waited for this job is likely taking it now.
+            self.idle.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -155,14 +151,14 @@ impl Runtime for ThreadPool {
         if st.queue.len() >= self.max_backlog {
             return Err(job);
         }
-        if st.idle <= st.queue.len() && st.workers < self.max_workers {
+        if self.idle.load(Ordering::Relaxed) <= st.queue.len() && st.workers < self.max_workers {
             let pool = self.me.upgrade().expect("a pool in use is alive");
             let started = std::thread::Builder::new()
                 .name("mapi-logoff-worker".into())
                 .spawn(move || pool.worker());
             if started.is_ok() {
                 st.workers += 1;
-                st.idle += 1;
+                self.idle.fetch_add(1, Ordering::Relaxed);
             }
         }
         if st.workers == 0 {
