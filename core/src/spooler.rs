@@ -10,8 +10,10 @@ use papaya::Guard;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use crate::clock::{Runtime, Signal, ThreadPool};
 
 use crate::decide::{Decision, decide_mode, drained, parse_mode};
 use crate::error::{Error, Result};
@@ -137,7 +139,7 @@ impl StoreStats {
 }
 
 /// Options of a [`Spooler`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SpoolerOptions {
     /// How long a PURGE waits for the store's release (default 30 s).
     pub purge_deadline: Duration,
@@ -155,6 +157,23 @@ pub struct SpoolerOptions {
     /// the effective user (created 0700 when missing); anything else fails with
     /// `MAPI_E_NO_ACCESS`.
     pub runtime_dir: Option<PathBuf>,
+    /// The clock and the workers: every deadline, every wait and PURGE's flushes go through
+    /// it. Default: the system clock and the process's small pool of worker threads
+    /// ([`ThreadPool::shared`]); the simulator passes a [`VirtualRuntime`](crate::VirtualRuntime).
+    pub runtime: Option<Arc<dyn Runtime>>,
+}
+
+impl std::fmt::Debug for SpoolerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpoolerOptions")
+            .field("purge_deadline", &self.purge_deadline)
+            .field("close_deadline", &self.close_deadline)
+            .field("strict", &self.strict)
+            .field("cross_process", &self.cross_process)
+            .field("runtime_dir", &self.runtime_dir)
+            .field("runtime", &self.runtime.as_ref().map(|_| "custom"))
+            .finish()
+    }
 }
 
 impl Default for SpoolerOptions {
@@ -165,6 +184,7 @@ impl Default for SpoolerOptions {
             strict: false,
             cross_process: true,
             runtime_dir: None,
+            runtime: None,
         }
     }
 }
@@ -242,6 +262,7 @@ struct Inner {
     has_subscribers: AtomicBool,
     next_id: AtomicU64,
     registry: Option<Registry>,
+    runtime: Arc<dyn Runtime>,
     /// The process's fork generation at creation: in a forked child every call fails.
     fork_generation: u64,
 }
@@ -249,39 +270,9 @@ struct Inner {
 struct Entry {
     stats: StoreStats,
     /// The waiters of a logoff under way; completed when the store is released.
-    waiter: Option<Arc<Waiter>>,
+    waiter: Option<Arc<dyn Signal>>,
     /// The pending logoff comes from a refused final release.
     deferred: bool,
-}
-
-#[derive(Default)]
-struct Waiter {
-    released: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Waiter {
-    fn complete(&self) {
-        *lock(&self.released) = true;
-        self.cv.notify_all();
-    }
-
-    /// Whether the store was released before `deadline`.
-    fn wait_until(&self, deadline: Instant) -> bool {
-        let mut released = lock(&self.released);
-        while !*released {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            released = self
-                .cv
-                .wait_timeout(released, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        true
-    }
 }
 
 /// Locks, ignoring poison: no code panics while holding the spooler's locks (callbacks
@@ -390,6 +381,9 @@ impl Spooler {
                 has_subscribers: AtomicBool::new(false),
                 next_id: AtomicU64::new(1),
                 registry,
+                runtime: options
+                    .runtime
+                    .unwrap_or_else(|| ThreadPool::shared() as Arc<dyn Runtime>),
                 fork_generation,
             }),
         })
@@ -811,7 +805,12 @@ impl Spooler {
                     entry.stats.pending = Some(mode);
                     entry.deferred = false;
                     if decision.waits {
-                        waiter = Some(entry.waiter.get_or_insert_with(Arc::default).clone());
+                        waiter = Some(
+                            entry
+                                .waiter
+                                .get_or_insert_with(|| self.inner.runtime.signal())
+                                .clone(),
+                        );
                     }
                 }
             }
@@ -825,7 +824,7 @@ impl Spooler {
         // PURGE: one deadline, from now, covers both the flushes and the release, so a
         // transport whose flush never returns cannot hold the caller past it.
         let purge_deadline = self.purge_deadline();
-        let deadline = Instant::now() + purge_deadline;
+        let deadline = self.inner.runtime.now().saturating_add(purge_deadline);
         let flushed = self
             .start_flush(id, mode, decision.flush_flags)
             .is_none_or(|done| done.wait_until(deadline));
@@ -865,26 +864,37 @@ impl Spooler {
         Err(Error::Timeout)
     }
 
-    /// Calls every transport's `flush_queues` on a thread of its own; `None` when there is
-    /// nothing to call, else what completes once every call has returned.
-    fn start_flush(&self, id: &Arc<str>, mode: Mode, flags: FlushFlags) -> Option<Arc<Waiter>> {
+    /// Calls every transport's `flush_queues` as one job on a worker of the runtime; `None`
+    /// when there is nothing to call or no worker can be had (then the flushes are skipped,
+    /// with an event: they never run on the caller's thread), else what completes once
+    /// every call has returned. A job queued behind busy workers is not cancelled when its
+    /// caller's deadline passes: the flush still helps the logoff that goes on as NO_WAIT.
+    fn start_flush(&self, id: &Arc<str>, mode: Mode, flags: FlushFlags) -> Option<Arc<dyn Signal>> {
         if flags.is_empty() || self.inner.transports.read().map_or(true, |t| t.is_empty()) {
             return None;
         }
-        let done = Arc::new(Waiter::default());
+        let done = self.inner.runtime.signal();
         let (spooler, id2, done2) = (self.clone(), id.clone(), done.clone());
-        let spawned = std::thread::Builder::new()
-            .name("mapi-logoff-flush".into())
-            .spawn(move || {
-                spooler.flush_transports(&id2, mode, flags);
-                done2.complete();
-            });
-        if spawned.is_err() {
-            // No thread to be had: flush here rather than skip the transports.
-            self.flush_transports(id, mode, flags);
-            done.complete();
+        let job = Box::new(move || {
+            spooler.flush_transports(&id2, mode, flags);
+            done2.complete();
+        });
+        match self.inner.runtime.spawn(job) {
+            Ok(()) => Some(done),
+            Err(_) => {
+                self.flush_skipped(id, mode, "no worker could be had");
+                None
+            }
         }
-        Some(done)
+    }
+
+    fn flush_skipped(&self, id: &Arc<str>, mode: Mode, why: &str) {
+        let mut events = self.events();
+        events.push(|| Event {
+            detail: Some(format!("flush_queues skipped: {why}")),
+            ..event(EventKind::FlushFailed, id, Some(mode))
+        });
+        self.dispatch(events);
     }
 
     /// Closes the spooler with the options' close deadline. See
@@ -907,8 +917,7 @@ impl Spooler {
         {
             return Err(Error::InvalidObject);
         }
-        // Clamped like the PURGE deadline: `Instant + Duration::MAX` would panic mid-close.
-        let deadline = Instant::now() + Duration::from_nanos(duration_ns(deadline));
+        let deadline = self.inner.runtime.now().saturating_add(deadline);
         let mut report = CloseReport::default();
         let mut waiting = Vec::new();
         let mut events = self.events();
@@ -932,7 +941,10 @@ impl Spooler {
                     });
                     report.released.push(id.to_string());
                 } else {
-                    let w = entry.waiter.get_or_insert_with(Arc::default).clone();
+                    let w = entry
+                        .waiter
+                        .get_or_insert_with(|| self.inner.runtime.signal())
+                        .clone();
                     waiting.push((id.clone(), w));
                 }
             }
