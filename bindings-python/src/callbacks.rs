@@ -3,7 +3,7 @@
 //! the core may call them from any thread, including one that detached to wait.
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 use mapi_logoff::{Activity, Error, Event, FlushFlags, Subscriber, Support, Transport};
 use pyo3::exceptions::PyTypeError;
@@ -11,6 +11,45 @@ use pyo3::prelude::*;
 
 use crate::convert::{self, Bits};
 use crate::errors::mapi_error_of;
+
+/// Python callbacks running now, and whether the interpreter began shutting down.
+static CALLBACKS: Mutex<(usize, bool)> = Mutex::new((0, false));
+static CALLBACKS_DONE: Condvar = Condvar::new();
+
+/// Runs `f` attached to the interpreter, unless the interpreter began shutting down (then
+/// `None`: no Python code runs). A callback that started before keeps the interpreter's
+/// finalization waiting until it returns ([`shutdown`]), so it never runs, or releases the
+/// GIL, while the interpreter is being torn down.
+pub fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
+    {
+        let mut c = CALLBACKS.lock().unwrap_or_else(|p| p.into_inner());
+        if c.1 {
+            return None;
+        }
+        c.0 += 1;
+    }
+    let result = Python::try_attach(f);
+    let mut c = CALLBACKS.lock().unwrap_or_else(|p| p.into_inner());
+    c.0 -= 1;
+    if c.0 == 0 {
+        CALLBACKS_DONE.notify_all();
+    }
+    result
+}
+
+/// Registered with `atexit` when the module loads: from now on no callback starts (a
+/// transport's flush fails with `MAPI_E_CALL_FAILED`, an event reaches no subscriber), and
+/// the interpreter's exit waits, without the GIL, for the callbacks still running, as it
+/// waits for a non-daemon thread.
+pub fn shutdown(py: Python<'_>) {
+    py.detach(|| {
+        let mut c = CALLBACKS.lock().unwrap_or_else(|p| p.into_inner());
+        c.1 = true;
+        while c.0 > 0 {
+            c = CALLBACKS_DONE.wait(c).unwrap_or_else(|p| p.into_inner());
+        }
+    });
+}
 
 /// The HRESULT for a callback's exception. A `MapiError` is a deliberate failure with its
 /// own HRESULT; anything else is a bug in the callback, shown through
@@ -50,7 +89,7 @@ impl PyTransport {
 
 impl Transport for PyTransport {
     fn flush_queues(&self, store_id: &str, flags: FlushFlags) -> mapi_logoff::Result<()> {
-        Python::try_attach(|py| {
+        attach(|py| {
             let result = convert::flush_flags(py, flags.bits())
                 .and_then(|f| self.flush_queues.call1(py, (store_id, f)));
             result
@@ -72,7 +111,7 @@ pub fn subscriber(obj: &Bound<'_, PyAny>) -> PyResult<Subscriber> {
     }
     let callback = obj.clone().unbind();
     Ok(Arc::new(move |event: &Event| {
-        Python::try_attach(|py| {
+        attach(|py| {
             let result = convert::event(py, event).and_then(|e| callback.call1(py, (e,)));
             if let Err(err) = result {
                 err.write_unraisable(py, Some(callback.bind(py)));
@@ -141,11 +180,11 @@ impl PySupport {
 
 impl Support for PySupport {
     fn store_logoff_transports(&self, flags: &mut u32) -> mapi_logoff::Result<()> {
-        Python::try_attach(|py| self.call(py, flags)).unwrap_or(Err(Error::CallFailed))
+        attach(|py| self.call(py, flags)).unwrap_or(Err(Error::CallFailed))
     }
 
     fn final_release(&self, flags: &mut u32) -> mapi_logoff::Result<()> {
-        Python::try_attach(|py| {
+        attach(|py| {
             // A final release can run inside Store.logoff_transports: keep that call's error.
             let outer = take_support_error();
             let result = self.call(py, flags);
@@ -160,7 +199,7 @@ impl Support for PySupport {
     }
 
     fn activity(&self) -> Activity {
-        Python::try_attach(|py| {
+        attach(|py| {
             let obj = self.obj.bind(py);
             let activity = match obj.getattr_opt("activity") {
                 Ok(None) => return Activity::empty(),

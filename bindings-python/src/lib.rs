@@ -29,7 +29,19 @@ mod _native {
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        m.add("__version__", env!("CARGO_PKG_VERSION"))
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        // No callback may run once the interpreter began shutting down.
+        let py = m.py();
+        py.import("atexit")?
+            .call_method1("register", (m.getattr("_shutdown")?,))?;
+        Ok(())
+    }
+
+    /// Called at exit (registered with `atexit`): stops Python callbacks from starting and
+    /// waits for those still running.
+    #[pyfunction]
+    fn _shutdown(py: Python<'_>) {
+        crate::callbacks::shutdown(py);
     }
 
     /// The decision table: validates `flags` (leniently unless `strict`) and

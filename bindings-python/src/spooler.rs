@@ -49,6 +49,7 @@ impl PySpooler {
             strict,
             cross_process,
             runtime_dir,
+            ..SpoolerOptions::default()
         };
         let inner = mapi_logoff::Spooler::create(&profile.0, options)
             .map_err(|e| crate::errors::create_error(py, e))?;

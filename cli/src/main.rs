@@ -4,6 +4,7 @@ mod assets;
 mod picture;
 mod report;
 mod scenario;
+mod seeds;
 mod sim;
 mod spec;
 mod table;
@@ -57,12 +58,16 @@ enum Command {
         /// Print the summary only.
         #[arg(long, short)]
         quiet: bool,
-        /// Run simulated time this many times faster than real time.
-        #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
-        speed: f64,
-        /// Override the scenario's seed.
+        /// Override the scenario's seed (with --seeds: the first seed).
         #[arg(long)]
         seed: Option<u64>,
+        /// Run N random variations of the scenario (timings, transport failures, slow and
+        /// stuck flushes, modes and call orders, extra clients), checking after every step
+        /// that nothing is lost, StoreLogoffTransports runs once per handle, every store is
+        /// released once drained and no PURGE overruns its deadline. Prints the first
+        /// failing seed; `--seeds 1 --seed S` replays it alone.
+        #[arg(long, value_name = "N", conflicts_with = "svg")]
+        seeds: Option<u64>,
         /// Also draw the run as an SVG timeline to this file: one lane per store with its
         /// counts over time, the logoff calls, the decision and the release.
         #[arg(long, value_name = "FILE")]
@@ -108,15 +113,6 @@ enum Command {
     },
 }
 
-fn parse_speed(s: &str) -> Result<f64, String> {
-    let speed: f64 = s.parse().map_err(|_| format!("\"{s}\" is not a number"))?;
-    if speed.is_finite() && (0.01..=1000.0).contains(&speed) {
-        Ok(speed)
-    } else {
-        Err("the speed must be between 0.01 and 1000".into())
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.color {
@@ -128,11 +124,18 @@ fn main() -> ExitCode {
         Command::Simulate {
             scenario,
             json,
+            seed,
+            seeds: Some(n),
+            ..
+        } => simulate_seeds(scenario, json, seed, n),
+        Command::Simulate {
+            scenario,
+            json,
             quiet,
-            speed,
             seed,
             svg,
-        } => simulate(scenario, json, quiet, speed, seed, svg),
+            seeds: None,
+        } => simulate(scenario, json, quiet, seed, svg),
         Command::Decide {
             mode,
             activity,
@@ -211,15 +214,10 @@ fn decide(mode: &str, activity: &str, context: Context, json: bool) -> u8 {
     if case.error.is_some() { 1 } else { 0 }
 }
 
-fn simulate(
-    path: Option<PathBuf>,
-    json: bool,
-    quiet: bool,
-    speed: f64,
-    seed: Option<u64>,
-    svg: Option<PathBuf>,
-) -> u8 {
-    let (text, label) = match &path {
+/// Reads and parses the scenario at `path` (the built-in default when none); prints the
+/// error and gives the exit status on failure. Also returns the file's text.
+fn load_scenario(path: &Option<PathBuf>) -> Result<(scenario::Scenario, String), u8> {
+    let (text, label) = match path {
         None => (
             DEFAULT_SCENARIO.to_owned(),
             "examples/default.json (built in)".to_owned(),
@@ -228,16 +226,90 @@ fn simulate(
             Ok(t) => (t, p.display().to_string()),
             Err(e) => {
                 error(&format!("cannot read {}: {e}", p.display()));
-                return 2;
+                return Err(2);
             }
         },
     };
-    let scenario = match scenario::parse(&text, &label) {
-        Ok(s) => s,
+    match scenario::parse(&text, &label) {
+        Ok(s) => Ok((s, text)),
         Err(e) => {
             error(&e.to_string());
-            return 2;
+            Err(2)
         }
+    }
+}
+
+fn simulate_seeds(path: Option<PathBuf>, json: bool, seed: Option<u64>, n: u64) -> u8 {
+    let base = match load_scenario(&path) {
+        Ok((s, _)) => s,
+        Err(code) => return code,
+    };
+    let first = seed.unwrap_or(base.seed);
+    let file = path
+        .as_ref()
+        .map(|p| format!(" {}", p.display()))
+        .unwrap_or_default();
+    for i in 0..n {
+        let seed = first.wrapping_add(i);
+        let outcome = match seeds::run_one(&base, seed) {
+            Ok(o) => o,
+            Err(e) => {
+                error(&format!("the spooler could not start: {e}"));
+                return 1;
+            }
+        };
+        if outcome.violations.is_empty() {
+            continue;
+        }
+        if json {
+            print_json(&serde_json::json!({
+                "seeds_run": i + 1,
+                "first_failing_seed": seed,
+                "violations": outcome.violations,
+                "run": outcome,
+            }));
+        } else {
+            print(&format!(
+                "seed {seed} failed (after {} passing):\n{}\n\nreplay it alone: mapi-logoff simulate{file} --seeds 1 --seed {seed}\n\n{}\n{}\n{}",
+                i,
+                outcome
+                    .violations
+                    .iter()
+                    .map(|v| format!("  {v}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                report::header(&outcome),
+                report::timeline(&outcome),
+                report::summary(&outcome)
+            ));
+        }
+        return 1;
+    }
+    if json {
+        print_json(
+            &serde_json::json!({ "seeds_run": n, "first_seed": first, "first_failing_seed": null }),
+        );
+    } else {
+        print(&format!(
+            "{n} seeds ({first}..{}) of {}: every invariant held after every step (nothing lost, \
+             StoreLogoffTransports once per handle, every store released once drained, no PURGE past its deadline)\n",
+            first.wrapping_add(n.saturating_sub(1)),
+            base.name.as_deref().unwrap_or("scenario")
+        ));
+    }
+    0
+}
+
+fn simulate(
+    path: Option<PathBuf>,
+    json: bool,
+    quiet: bool,
+    seed: Option<u64>,
+    svg: Option<PathBuf>,
+) -> u8 {
+    let (scenario, text) = match load_scenario(&path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     // Checked by the first pass of scenario::parse: the file is JSON.
     let source: serde_json::Value = serde_json::from_str(&text).expect("a parsed scenario is JSON");
@@ -252,11 +324,7 @@ fn simulate(
             }
         },
     };
-    let options = sim::RunOptions {
-        speed,
-        seed,
-        progress: !quiet && !json,
-    };
+    let options = sim::RunOptions { seed, check: false };
     let mut outcome = match sim::run(&scenario, &options) {
         Ok(o) => o,
         Err(e) => {

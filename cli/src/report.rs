@@ -38,13 +38,8 @@ fn cell(style: Style, text: &str, width: usize, right: bool) -> String {
 
 /// The first line: what ran.
 pub fn header(o: &Outcome) -> String {
-    let speed = if o.speed == 1.0 {
-        String::new()
-    } else {
-        format!(", speed ×{}", o.speed)
-    };
     format!(
-        "{} (seed {}{speed}): {} simulated ms, ended {}\n",
+        "{} (seed {}): {} simulated ms, ended {}\n",
         paint(BOLD, &o.scenario),
         o.seed,
         o.simulated_ms,

@@ -1,19 +1,20 @@
-//! `simulate`: a scenario run on the real library. A core [`Spooler`] serves the stores;
-//! clients open, log off and release [`Store`] handles on their own threads; transports
-//! are threads that report every transfer to the spooler and respect its refusals; a
-//! load thread submits and delivers messages over time. The timeline is the spooler's
-//! events plus the simulator's own markers; the summary is the spooler's accounting.
+//! `simulate`: a scenario run on the real library, on a virtual clock. A core [`Spooler`]
+//! serves the stores; clients open, log off and release [`Store`] handles; transports report
+//! every transfer to the spooler and respect its refusals; a load submits and delivers
+//! messages over time. Everything runs on a [`VirtualRuntime`]: the spooler's deadlines and
+//! PURGE's flushes as well as the transports and clients, one step at a time in virtual
+//! time, so a scenario and a seed give the same run, byte for byte, on any machine and
+//! under any load. The timeline is the spooler's events plus the simulator's own markers;
+//! the summary is the spooler's accounting.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::{IsTerminal, Write};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use mapi_logoff::{
-    Activity, Error, Event, EventKind, FlushFlags, Mode, Release, Spooler, SpoolerOptions, Store,
-    StoreStats, Transport,
+    Activity, Error, Event, EventKind, FlushFlags, LogoffFlags, Mode, Release, Runtime, Spooler,
+    SpoolerOptions, Store, StoreStats, Transport, VirtualRuntime,
 };
 use serde::Serialize;
 
@@ -23,12 +24,11 @@ use crate::spec::{activity_names, flush_names, logoff_names, mode_label};
 /// How to run a scenario.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Simulated time runs this many times faster than real time.
-    pub speed: f64,
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
-    /// Show a progress line on stderr.
-    pub progress: bool,
+    /// Check the invariants after every step (`--seeds`); what breaks is in
+    /// [`Outcome::violations`].
+    pub check: bool,
 }
 
 /// One line of the timeline.
@@ -110,7 +110,6 @@ pub struct Outcome {
     pub scenario: String,
     pub description: Option<String>,
     pub seed: u64,
-    pub speed: f64,
     /// Simulated ms until the run ended.
     pub simulated_ms: u64,
     /// `quiescent` (nothing could happen any more) or `limit` (cut at limit_ms).
@@ -124,61 +123,30 @@ pub struct Outcome {
     /// Every store's counts over time, in time order (for `--svg`; not in the JSON).
     #[serde(skip)]
     pub counts: Vec<CountSample>,
+    /// Invariants found broken when checked (empty otherwise; not in the JSON).
+    #[serde(skip)]
+    pub violations: Vec<String>,
 }
 
-#[derive(Clone, Copy)]
-struct Clock {
-    start: Instant,
-    speed: f64,
+fn ms(d: u64) -> Duration {
+    Duration::from_millis(d)
 }
 
-impl Clock {
-    fn now_ms(&self) -> u64 {
-        (self.start.elapsed().as_secs_f64() * 1000.0 * self.speed) as u64
-    }
-
-    fn real(&self, sim_ms: u64) -> Duration {
-        Duration::from_secs_f64(sim_ms as f64 / 1000.0 / self.speed)
-    }
-
-    fn at(&self, sim_ms: u64) -> Instant {
-        self.start + self.real(sim_ms)
-    }
-}
-
-/// A worker's wake-up call: a flush, or the end of the run.
-#[derive(Default)]
-struct Wake {
-    pending: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Wake {
-    fn notify(&self) {
-        *self.pending.lock().unwrap() = true;
-        self.cv.notify_all();
-    }
-
-    /// Waits until notified or `timeout` passes.
-    fn wait(&self, timeout: Duration) {
-        let pending = self.pending.lock().unwrap();
-        let (mut pending, _) = self
-            .cv
-            .wait_timeout_while(pending, timeout, |p| !*p)
-            .unwrap();
-        *pending = false;
-    }
-}
-
-/// One transport's link to one store: its sender and receiver threads.
+/// One transport's link to one store: its sender's and receiver's state.
 #[derive(Default)]
 struct Link {
-    send_wake: Wake,
-    receive_wake: Wake,
     /// Arrivals waiting at the remote server.
     at_server: AtomicU64,
     /// The last reception attempt was refused (for one timeline marker per closing).
     refusing: AtomicBool,
+    /// A send or a reception is under way (its end is scheduled).
+    sending: AtomicBool,
+    receiving: AtomicBool,
+    /// Bumped by every wake-up: a scheduled poll of an older generation does nothing.
+    send_generation: AtomicU64,
+    receive_generation: AtomicU64,
+    /// Whether a sent message fails, drawn from the run's seed.
+    rng: Mutex<Option<fastrand::Rng>>,
 }
 
 #[derive(Default)]
@@ -190,14 +158,14 @@ struct Counters {
     submit_refusing: AtomicBool,
 }
 
-/// What the threads share (not the spooler: the spooler holds the transports, which
-/// hold this).
+/// What the steps share (not the spooler: the spooler holds the transports, which hold
+/// this).
 struct Shared {
-    clock: Clock,
+    rt: VirtualRuntime,
+    spooler: Mutex<Option<Spooler>>,
+    specs: Vec<TransportSpec>,
     stop: AtomicBool,
-    stop_wake: Wake,
     timeline: Mutex<Vec<Record>>,
-    /// Taken under this lock, so that their times and contents are in the same order.
     samples: Mutex<Vec<CountSample>>,
     /// Store id → index in the scenario.
     store_index: HashMap<String, usize>,
@@ -206,12 +174,35 @@ struct Shared {
     links: HashMap<(usize, String), Link>,
     transport_names: Mutex<HashMap<u64, String>>,
     purge_deadline_ms: u64,
+    /// Client tasks still running their script; load deliveries still to come.
+    clients_left: AtomicU64,
+    load_left: AtomicU64,
+    /// Invariants found broken (by `--seeds`), with the virtual time.
+    violations: Mutex<Vec<String>>,
+}
+
+thread_local! {
+    /// StoreLogoffTransports calls (decided and refused events) made on this thread: a
+    /// client task's own calls, since the spooler reports a decision on the caller's thread.
+    static DECISIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 impl Shared {
+    fn now_ms(&self) -> u64 {
+        self.rt.now().as_millis() as u64
+    }
+
+    fn spooler(&self) -> Spooler {
+        self.spooler
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("set before the run")
+    }
+
     fn record(&self, store: &str, event: &'static str, detail: String) {
         self.push(Record {
-            at_ms: self.clock.now_ms(),
+            at_ms: self.now_ms(),
             store: store.to_owned(),
             event,
             detail,
@@ -222,14 +213,21 @@ impl Shared {
         });
     }
 
-    /// Records `store`'s counts after a transfer report of this thread changed them.
+    fn violation(&self, what: String) {
+        let at = self.now_ms();
+        self.violations
+            .lock()
+            .unwrap()
+            .push(format!("at {at} ms: {what}"));
+    }
+
+    /// Records `store`'s counts after a transfer report changed them.
     fn sample(&self, spooler: &Spooler, store: &str) {
-        let mut samples = self.samples.lock().unwrap();
         let Ok(st) = spooler.stats(store) else {
             return;
         };
-        samples.push(CountSample {
-            at_ms: self.clock.now_ms(),
+        self.samples.lock().unwrap().push(CountSample {
+            at_ms: self.now_ms(),
             store: self.store_index[store],
             queued: st.queued,
             sending: st.sending,
@@ -243,21 +241,6 @@ impl Shared {
 
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Acquire)
-    }
-
-    /// Sleeps until simulated time `at_ms`; false if the run stopped first.
-    fn sleep_until(&self, at_ms: u64) -> bool {
-        let deadline = self.clock.at(at_ms);
-        loop {
-            if self.stopped() {
-                return false;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return true;
-            }
-            self.stop_wake.wait(deadline - now);
-        }
     }
 
     /// The spooler's event as a timeline line.
@@ -323,8 +306,11 @@ impl Shared {
             ),
         };
         let decided = matches!(e.kind, EventKind::Decided | EventKind::Refused);
+        if decided {
+            DECISIONS.with(|d| d.set(d.get() + 1));
+        }
         self.push(Record {
-            at_ms: self.clock.now_ms(),
+            at_ms: self.now_ms(),
             store: e.store_id.to_string(),
             event,
             detail,
@@ -336,7 +322,8 @@ impl Shared {
     }
 }
 
-/// A simulated transport as the spooler sees it: FlushQueues wakes its threads.
+/// A simulated transport as the spooler sees it: FlushQueues wakes its sender (and its
+/// receiver, for a download) and takes `flush_ms` of virtual time.
 struct SimTransport {
     index: usize,
     spec: TransportSpec,
@@ -345,22 +332,23 @@ struct SimTransport {
 
 impl Transport for SimTransport {
     fn flush_queues(&self, store_id: &str, flags: FlushFlags) -> mapi_logoff::Result<()> {
-        let Some(link) = self.shared.links.get(&(self.index, store_id.to_owned())) else {
+        let key = (self.index, store_id.to_owned());
+        if !self.shared.links.contains_key(&key) {
             return Ok(()); // it does not serve this store
-        };
+        }
         let mut detail = format!("FlushQueues({}) on {}", flush_names(flags), self.spec.name);
         if self.spec.flush_ms > 0 {
             detail += &format!(", takes {} ms", self.spec.flush_ms);
         }
         self.shared.record(store_id, "flush", detail);
         if flags.contains(FlushFlags::UPLOAD) {
-            link.send_wake.notify();
+            wake_sender(&self.shared, self.index, store_id);
         }
         if flags.contains(FlushFlags::DOWNLOAD) {
-            link.receive_wake.notify();
+            wake_receiver(&self.shared, self.index, store_id);
         }
         if self.spec.flush_ms > 0 {
-            thread::sleep(self.shared.clock.real(self.spec.flush_ms));
+            self.shared.rt.sleep(ms(self.spec.flush_ms));
         }
         if self.spec.flush_fails {
             return Err(Error::CallFailed);
@@ -376,81 +364,144 @@ fn worker_seed(seed: u64, transport: usize, store: usize, role: u64) -> u64 {
         ^ role.wrapping_mul(0x1656_67B1_9E37_79F9)
 }
 
-fn sender(
-    spooler: Spooler,
-    shared: Arc<Shared>,
-    spec: TransportSpec,
-    t: usize,
-    store: String,
-    seed: u64,
-) {
-    let link = &shared.links[&(t, store.clone())];
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let poll = shared.clock.real(spec.poll_ms.get());
-    while !shared.stopped() {
-        match spooler.begin_send(&store) {
-            Ok(()) => {
-                shared.sample(&spooler, &store);
-                // A transfer under way always completes, even when the run stops.
-                thread::sleep(shared.clock.real(spec.send_ms.get()));
-                let sent = rng.f64() >= spec.failure_rate.0;
+/// Runs the sender of link (t, store) now, unless a send is under way (its end runs it).
+fn wake_sender(shared: &Arc<Shared>, t: usize, store: &str) {
+    let link = &shared.links[&(t, store.to_owned())];
+    let generation = link.send_generation.fetch_add(1, Ordering::Relaxed) + 1;
+    if !link.sending.load(Ordering::Relaxed) {
+        let (sh, id) = (shared.clone(), store.to_owned());
+        let now = shared.rt.now();
+        shared
+            .rt
+            .call_at(now, move || sender_step(&sh, t, &id, generation));
+    }
+}
+
+fn wake_receiver(shared: &Arc<Shared>, t: usize, store: &str) {
+    let link = &shared.links[&(t, store.to_owned())];
+    let generation = link.receive_generation.fetch_add(1, Ordering::Relaxed) + 1;
+    if !link.receiving.load(Ordering::Relaxed) {
+        let (sh, id) = (shared.clone(), store.to_owned());
+        let now = shared.rt.now();
+        shared
+            .rt
+            .call_at(now, move || receiver_step(&sh, t, &id, generation));
+    }
+}
+
+/// Polls again after the transport's poll interval (a wake-up meanwhile supersedes it).
+fn poll_later(shared: &Arc<Shared>, t: usize, store: &str, send: bool) {
+    let link = &shared.links[&(t, store.to_owned())];
+    let (sh, id) = (shared.clone(), store.to_owned());
+    let at = shared.rt.now() + ms(shared.specs[t].poll_ms.get());
+    if send {
+        let generation = link.send_generation.load(Ordering::Relaxed);
+        shared
+            .rt
+            .call_at(at, move || sender_step(&sh, t, &id, generation));
+    } else {
+        let generation = link.receive_generation.load(Ordering::Relaxed);
+        shared
+            .rt
+            .call_at(at, move || receiver_step(&sh, t, &id, generation));
+    }
+}
+
+/// The sender of one link: starts a send when the gate and the queue allow, else looks
+/// again later. A send under way always completes, even when the run stops.
+fn sender_step(shared: &Arc<Shared>, t: usize, store: &str, generation: u64) {
+    let link = &shared.links[&(t, store.to_owned())];
+    if shared.stopped()
+        || link.sending.load(Ordering::Relaxed)
+        || link.send_generation.load(Ordering::Relaxed) != generation
+    {
+        return;
+    }
+    let spooler = shared.spooler();
+    match spooler.begin_send(store) {
+        Ok(()) => {
+            shared.sample(&spooler, store);
+            link.sending.store(true, Ordering::Relaxed);
+            let (sh, id) = (shared.clone(), store.to_owned());
+            let at = shared.rt.now() + ms(shared.specs[t].send_ms.get());
+            shared.rt.call_at(at, move || {
+                let link = &sh.links[&(t, id.clone())];
+                let failure_rate = sh.specs[t].failure_rate.0;
+                let sent = link.rng.lock().unwrap().as_mut().expect("seeded").f64() >= failure_rate;
                 if !sent {
-                    shared.counters[&store]
+                    sh.counters[&id]
                         .failed_sends
                         .fetch_add(1, Ordering::Relaxed);
                 }
-                if let Err(e) = spooler.end_send(&store, sent) {
-                    shared.record(&store, "error", format!("end_send: {}", e.name()));
+                let spooler = sh.spooler();
+                if let Err(e) = spooler.end_send(&id, sent) {
+                    sh.record(&id, "error", format!("end_send: {}", e.name()));
                 }
-                shared.sample(&spooler, &store);
-            }
-            // Gate closed (the message stays queued) or nothing queued: look again later.
-            Err(Error::NoAccess | Error::NotFound) => link.send_wake.wait(poll),
-            Err(e) => {
-                shared.record(&store, "error", format!("begin_send: {}", e.name()));
-                link.send_wake.wait(poll);
-            }
+                sh.sample(&spooler, &id);
+                link.sending.store(false, Ordering::Relaxed);
+                let generation = link.send_generation.load(Ordering::Relaxed);
+                sender_step(&sh, t, &id, generation);
+            });
+        }
+        // Gate closed (the message stays queued) or nothing queued: look again later.
+        Err(Error::NoAccess | Error::NotFound) => poll_later(shared, t, store, true),
+        Err(e) => {
+            shared.record(store, "error", format!("begin_send: {}", e.name()));
+            poll_later(shared, t, store, true);
         }
     }
 }
 
-fn receiver(spooler: Spooler, shared: Arc<Shared>, spec: TransportSpec, t: usize, store: String) {
-    let link = &shared.links[&(t, store.clone())];
-    let poll = shared.clock.real(spec.poll_ms.get());
-    while !shared.stopped() {
-        if link.at_server.load(Ordering::Acquire) == 0 {
-            link.receive_wake.wait(poll);
-            continue;
+fn receiver_step(shared: &Arc<Shared>, t: usize, store: &str, generation: u64) {
+    let link = &shared.links[&(t, store.to_owned())];
+    if shared.stopped()
+        || link.receiving.load(Ordering::Relaxed)
+        || link.receive_generation.load(Ordering::Relaxed) != generation
+    {
+        return;
+    }
+    if link.at_server.load(Ordering::Relaxed) == 0 {
+        poll_later(shared, t, store, false);
+        return;
+    }
+    let spooler = shared.spooler();
+    match spooler.begin_receive(store) {
+        Ok(()) => {
+            shared.sample(&spooler, store);
+            // Taken from the server only once the spooler accepted the reception.
+            link.at_server.fetch_sub(1, Ordering::Relaxed);
+            link.refusing.store(false, Ordering::Relaxed);
+            link.receiving.store(true, Ordering::Relaxed);
+            let (sh, id) = (shared.clone(), store.to_owned());
+            let at = shared.rt.now() + ms(shared.specs[t].receive_ms.get());
+            shared.rt.call_at(at, move || {
+                let link = &sh.links[&(t, id.clone())];
+                let spooler = sh.spooler();
+                if let Err(e) = spooler.end_receive(&id) {
+                    sh.record(&id, "error", format!("end_receive: {}", e.name()));
+                }
+                sh.sample(&spooler, &id);
+                link.receiving.store(false, Ordering::Relaxed);
+                let generation = link.receive_generation.load(Ordering::Relaxed);
+                receiver_step(&sh, t, &id, generation);
+            });
         }
-        match spooler.begin_receive(&store) {
-            Ok(()) => {
-                shared.sample(&spooler, &store);
-                // Taken from the server only once the spooler accepted the reception.
-                link.at_server.fetch_sub(1, Ordering::AcqRel);
-                link.refusing.store(false, Ordering::Relaxed);
-                thread::sleep(shared.clock.real(spec.receive_ms.get()));
-                if let Err(e) = spooler.end_receive(&store) {
-                    shared.record(&store, "error", format!("end_receive: {}", e.name()));
-                }
-                shared.sample(&spooler, &store);
+        Err(Error::NoAccess) => {
+            if !link.refusing.swap(true, Ordering::Relaxed) {
+                shared.record(
+                    store,
+                    "arrival_refused",
+                    format!(
+                        "reception via {} refused, MAPI_E_NO_ACCESS: the message stays at the server",
+                        shared.specs[t].name
+                    ),
+                );
             }
-            Err(Error::NoAccess) => {
-                if !link.refusing.swap(true, Ordering::Relaxed) {
-                    shared.record(
-                        &store,
-                        "arrival_refused",
-                        format!(
-                            "reception via {} refused, MAPI_E_NO_ACCESS: the message stays at the server",
-                            spec.name
-                        ),
-                    );
-                }
-                link.receive_wake.wait(poll);
-            }
-            Err(e) => {
-                shared.record(&store, "error", format!("begin_receive: {}", e.name()));
-                link.receive_wake.wait(poll);
-            }
+            poll_later(shared, t, store, false);
+        }
+        Err(e) => {
+            shared.record(store, "error", format!("begin_receive: {}", e.name()));
+            poll_later(shared, t, store, false);
         }
     }
 }
@@ -493,51 +544,60 @@ fn schedule(scenario: &Scenario, seed: u64) -> Vec<(u64, Delivery)> {
     out
 }
 
-fn load_thread(spooler: Spooler, shared: Arc<Shared>, schedule: Vec<(u64, Delivery)>) {
-    for (at, delivery) in schedule {
-        if !shared.sleep_until(at) {
-            return;
-        }
-        match delivery {
-            Delivery::Submit(store) => {
-                let c = &shared.counters[&store];
-                match spooler.submit(&store) {
-                    Ok(()) => {
-                        shared.sample(&spooler, &store);
-                        c.accepted.fetch_add(1, Ordering::Relaxed);
-                        c.submit_refusing.store(false, Ordering::Relaxed);
-                    }
-                    Err(Error::NoAccess) => {
-                        c.refused_submissions.fetch_add(1, Ordering::Relaxed);
-                        if !c.submit_refusing.swap(true, Ordering::Relaxed) {
-                            shared.record(
-                                &store,
-                                "submit_refused",
-                                "submission refused, MAPI_E_NO_ACCESS: the client keeps the message"
-                                    .into(),
-                            );
-                        }
-                    }
-                    Err(e) => shared.record(&store, "error", format!("submit: {}", e.name())),
+fn deliver(shared: &Arc<Shared>, delivery: Delivery) {
+    shared.load_left.fetch_sub(1, Ordering::Relaxed);
+    if shared.stopped() {
+        return;
+    }
+    let spooler = shared.spooler();
+    match delivery {
+        Delivery::Submit(store) => {
+            let c = &shared.counters[&store];
+            match spooler.submit(&store) {
+                Ok(()) => {
+                    shared.sample(&spooler, &store);
+                    c.accepted.fetch_add(1, Ordering::Relaxed);
+                    c.submit_refusing.store(false, Ordering::Relaxed);
                 }
+                Err(Error::NoAccess) => {
+                    c.refused_submissions.fetch_add(1, Ordering::Relaxed);
+                    if !c.submit_refusing.swap(true, Ordering::Relaxed) {
+                        shared.record(
+                            &store,
+                            "submit_refused",
+                            "submission refused, MAPI_E_NO_ACCESS: the client keeps the message"
+                                .into(),
+                        );
+                    }
+                }
+                Err(e) => shared.record(&store, "error", format!("submit: {}", e.name())),
             }
-            Delivery::Arrive(t, store) => {
-                shared.counters[&store]
-                    .arrivals
-                    .fetch_add(1, Ordering::Relaxed);
-                shared.links[&(t, store)]
-                    .at_server
-                    .fetch_add(1, Ordering::AcqRel);
-            }
+        }
+        Delivery::Arrive(t, store) => {
+            shared.counters[&store]
+                .arrivals
+                .fetch_add(1, Ordering::Relaxed);
+            shared.links[&(t, store)]
+                .at_server
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
-fn client_thread(spooler: Spooler, shared: Arc<Shared>, client: String, steps: Vec<Step>) {
+/// One client's script, as a task: it may wait inside a PURGE.
+fn client_task(shared: Arc<Shared>, client: String, steps: Vec<Step>) {
+    let spooler = shared.spooler();
     let mut handles: HashMap<String, Store> = HashMap::new();
+    // Handles whose provider's own StoreLogoffTransports answered COMPLETE.
+    let mut logged_off: HashSet<String> = HashSet::new();
+    let deadline = shared.purge_deadline_ms;
     for step in steps {
-        if !shared.sleep_until(step.at_ms) {
-            return;
+        let now = shared.now_ms();
+        if step.at_ms > now {
+            shared.rt.sleep(ms(step.at_ms - now));
+        }
+        if shared.stopped() {
+            break;
         }
         let store = step.store.as_str();
         let by = if client == store {
@@ -588,7 +648,20 @@ fn client_thread(spooler: Spooler, shared: Arc<Shared>, client: String, steps: V
                     format!("StoreLogoffTransports({mode}){by}, from the provider"),
                 );
                 let mut flags = step.flags;
+                let t0 = shared.now_ms();
                 let result = handle.logoff_transports(&mut flags);
+                let took = shared.now_ms() - t0;
+                if took > deadline {
+                    shared.violation(format!(
+                        "StoreLogoffTransports({mode}) of {store} returned after {took} ms, past the {deadline} ms deadline"
+                    ));
+                }
+                // COMPLETE (also with MAPI_E_TIMEOUT) invalidates the handle.
+                if matches!(result, Ok(()) | Err(Error::Timeout))
+                    && flags & LogoffFlags::COMPLETE.bits() != 0
+                {
+                    logged_off.insert(store.to_owned());
+                }
                 let hresult = result.err().map_or("S_OK", Error::name);
                 shared.record(
                     store,
@@ -598,11 +671,27 @@ fn client_thread(spooler: Spooler, shared: Arc<Shared>, client: String, steps: V
             }
             Action::Release => {
                 shared.record(store, "release", format!("Release(){by}"));
-                let t0 = shared.clock.now_ms();
+                let t0 = shared.now_ms();
+                let before = DECISIONS.with(|d| d.get());
                 let left = handle.release();
-                let took = shared.clock.now_ms().saturating_sub(t0);
+                let took = shared.now_ms() - t0;
                 if left == 0 {
                     handles.remove(store);
+                    let done_before = logged_off.remove(store);
+                    // StoreLogoffTransports exactly once per handle: on its final release,
+                    // unless the provider's own call already answered COMPLETE.
+                    let calls = DECISIONS.with(|d| d.get()) - before;
+                    let want = u64::from(!done_before);
+                    if calls != want {
+                        shared.violation(format!(
+                            "the final Release() of {store}{by} made {calls} StoreLogoffTransports calls, not {want}"
+                        ));
+                    }
+                }
+                if took > deadline {
+                    shared.violation(format!(
+                        "Release() of {store}{by} returned after {took} ms, past the {deadline} ms deadline"
+                    ));
                 }
                 if took >= 20 {
                     shared.record(
@@ -614,6 +703,7 @@ fn client_thread(spooler: Spooler, shared: Arc<Shared>, client: String, steps: V
             }
         }
     }
+    shared.clients_left.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Whether nothing can happen any more: nothing in flight, and nothing that a gate
@@ -633,41 +723,94 @@ fn quiescent(spooler: &Spooler, scenario: &Scenario, shared: &Shared) -> bool {
             && served.iter().any(|t| {
                 shared.links[&(*t, s.id.clone())]
                     .at_server
-                    .load(Ordering::Acquire)
+                    .load(Ordering::Relaxed)
                     > 0
             });
         !can_send && !can_receive
     })
 }
 
+/// The invariants that hold after every step: nothing lost, and no store left unreleased
+/// once drained.
+fn check(spooler: &Spooler, scenario: &Scenario, shared: &Shared) {
+    for s in &scenario.stores.0 {
+        let st = spooler.stats(&s.id).unwrap_or_default();
+        let lost = lost(&s.id, &st, shared);
+        if lost > 0 {
+            shared.violation(format!("{}: {lost} messages unaccounted for", s.id));
+        }
+        if let Some(mode) = st.pending
+            && mapi_logoff::drained(mode, st.activity())
+        {
+            shared.violation(format!(
+                "{}: drained under a pending {} logoff but not released",
+                s.id,
+                mode.name()
+            ));
+        }
+    }
+}
+
+/// Messages of `id` unaccounted for.
+fn lost(id: &str, st: &StoreStats, shared: &Shared) -> u64 {
+    let c = &shared.counters[id];
+    let at_server: u64 = shared
+        .links
+        .iter()
+        .filter(|((_, s), _)| s == id)
+        .map(|(_, l)| l.at_server.load(Ordering::Relaxed))
+        .sum();
+    let accepted = c.accepted.load(Ordering::Relaxed);
+    let arrivals = c.arrivals.load(Ordering::Relaxed);
+    let diff = |a: u64, b: u64| a.abs_diff(b);
+    // Every message is queued, in flight, sent or received (the spooler's accounting),
+    // the spooler counted every submission it accepted, and every arrival was received
+    // or is still at the server.
+    diff(st.submitted, st.queued + st.sending + st.sent)
+        + diff(st.receptions, st.receiving + st.received)
+        + diff(accepted, st.submitted)
+        + diff(arrivals, st.receptions + at_server)
+}
+
 /// Runs `scenario` and returns what happened.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Error> {
     let seed = options.seed.unwrap_or(scenario.seed);
-    let clock = Clock {
-        start: Instant::now(),
-        speed: options.speed,
-    };
+    let rt = VirtualRuntime::new();
     let spooler = Spooler::with_options(
         "mapi-logoff-simulate",
         SpoolerOptions {
-            purge_deadline: clock.real(scenario.purge_deadline_ms),
+            purge_deadline: ms(scenario.purge_deadline_ms),
+            close_deadline: Duration::ZERO,
             strict: scenario.strict,
             cross_process: false,
+            runtime: Some(Arc::new(rt.clone())),
             ..SpoolerOptions::default()
         },
     )?;
     let mut links = HashMap::new();
     for (t, spec) in scenario.transports.0.iter().enumerate() {
-        for s in &scenario.stores.0 {
+        for (si, s) in scenario.stores.0.iter().enumerate() {
             if spec.serves(&s.id) {
-                links.insert((t, s.id.clone()), Link::default());
+                let link = Link::default();
+                *link.rng.lock().unwrap() =
+                    Some(fastrand::Rng::with_seed(worker_seed(seed, t, si, 1)));
+                links.insert((t, s.id.clone()), link);
             }
         }
     }
+    let mut by_client: BTreeMap<String, Vec<Step>> = BTreeMap::new();
+    for step in &scenario.script.0 {
+        by_client
+            .entry(step.client.clone())
+            .or_default()
+            .push(step.clone());
+    }
+    let deliveries = schedule(scenario, seed);
     let shared = Arc::new(Shared {
-        clock,
+        rt: rt.clone(),
+        spooler: Mutex::new(Some(spooler.clone())),
+        specs: scenario.transports.0.clone(),
         stop: AtomicBool::new(false),
-        stop_wake: Wake::default(),
         timeline: Mutex::new(Vec::new()),
         samples: Mutex::new(Vec::new()),
         store_index: scenario
@@ -686,6 +829,9 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Error> 
         links,
         transport_names: Mutex::new(HashMap::new()),
         purge_deadline_ms: scenario.purge_deadline_ms,
+        clients_left: AtomicU64::new(by_client.len() as u64),
+        load_left: AtomicU64::new(deliveries.len() as u64),
+        violations: Mutex::new(Vec::new()),
     });
     {
         let shared = shared.clone();
@@ -704,96 +850,69 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Error> 
             .insert(id, spec.name.clone());
     }
 
-    let mut workers = Vec::new();
-    for (t, spec) in scenario.transports.0.iter().enumerate() {
-        for (si, s) in scenario.stores.0.iter().enumerate() {
-            if !spec.serves(&s.id) {
-                continue;
+    // Everything is scheduled in a fixed order: ties in virtual time run in that order.
+    for (t, _) in scenario.transports.0.iter().enumerate() {
+        for s in &scenario.stores.0 {
+            if shared.links.contains_key(&(t, s.id.clone())) {
+                let (sh, id) = (shared.clone(), s.id.clone());
+                rt.call_at(Duration::ZERO, move || sender_step(&sh, t, &id, 0));
+                let (sh, id) = (shared.clone(), s.id.clone());
+                rt.call_at(Duration::ZERO, move || receiver_step(&sh, t, &id, 0));
             }
-            let (sp, sh, sc, id) = (spooler.clone(), shared.clone(), spec.clone(), s.id.clone());
-            let seed = worker_seed(seed, t, si, 1);
-            workers.push(thread::spawn(move || sender(sp, sh, sc, t, id, seed)));
-            let (sp, sh, sc, id) = (spooler.clone(), shared.clone(), spec.clone(), s.id.clone());
-            workers.push(thread::spawn(move || receiver(sp, sh, sc, t, id)));
         }
     }
-    let load = {
-        let (sp, sh, sched) = (spooler.clone(), shared.clone(), schedule(scenario, seed));
-        thread::spawn(move || load_thread(sp, sh, sched))
-    };
-    let mut by_client: BTreeMap<String, Vec<Step>> = BTreeMap::new();
-    for step in &scenario.script.0 {
-        by_client
-            .entry(step.client.clone())
-            .or_default()
-            .push(step.clone());
+    for (at, delivery) in deliveries {
+        let sh = shared.clone();
+        rt.call_at(ms(at), move || deliver(&sh, delivery));
     }
-    let clients: Vec<_> = by_client
-        .into_iter()
-        .map(|(client, mut steps)| {
-            steps.sort_by_key(|s| s.at_ms);
-            let (sp, sh) = (spooler.clone(), shared.clone());
-            thread::spawn(move || client_thread(sp, sh, client, steps))
-        })
-        .collect();
+    for (client, mut steps) in by_client {
+        steps.sort_by_key(|s| s.at_ms);
+        let sh = shared.clone();
+        rt.start_at(Duration::ZERO, move || client_task(sh, client, steps));
+    }
 
-    let progress = options.progress && std::io::stderr().is_terminal();
     let limit = scenario.limit_ms.get();
-    let mut last_progress = Instant::now();
-    let ended = loop {
-        thread::sleep(Duration::from_millis(5));
-        if clock.now_ms() >= limit {
-            break "limit";
+    let mut quiet = false;
+    rt.run_while(ms(limit), || {
+        if options.check {
+            check(&spooler, scenario, &shared);
+            if !shared.violations.lock().unwrap().is_empty() {
+                return false; // the first broken invariant ends the run
+            }
         }
-        if load.is_finished()
-            && clients.iter().all(|c| c.is_finished())
-            && quiescent(&spooler, scenario, &shared)
-        {
-            break "quiescent";
-        }
-        if progress && last_progress.elapsed() >= Duration::from_millis(200) {
-            last_progress = Instant::now();
-            let released = scenario
-                .stores
-                .0
-                .iter()
-                .filter(|s| spooler.stats(&s.id).is_ok_and(|st| st.released))
-                .count();
-            eprint!(
-                "\rsimulating: {:>6} ms, {released}/{} stores released",
-                clock.now_ms(),
-                scenario.stores.0.len()
-            );
-            let _ = std::io::stderr().flush();
-        }
+        quiet = shared.load_left.load(Ordering::Relaxed) == 0
+            && shared.clients_left.load(Ordering::Relaxed) == 0
+            && quiescent(&spooler, scenario, &shared);
+        !quiet
+    });
+    let broken = !shared.violations.lock().unwrap().is_empty();
+    let (ended, simulated_ms) = if broken {
+        ("invariant_broken", shared.now_ms())
+    } else if quiet {
+        ("quiescent", shared.now_ms())
+    } else {
+        ("limit", limit)
     };
-    let simulated_ms = clock.now_ms();
-    if progress {
-        eprint!("\r\x1b[2K");
-    }
 
-    // Stop: the workers finish the transfer they are in, then the spooler closes,
-    // releasing (ORDERLY) what is still open.
+    // Stop: the transfers under way finish, then the spooler closes, releasing (ORDERLY)
+    // what is still open. A client still waiting in a PURGE is left there.
     shared.stop.store(true, Ordering::Release);
-    shared.stop_wake.notify();
-    for link in shared.links.values() {
-        link.send_wake.notify();
-        link.receive_wake.notify();
-    }
-    for w in workers {
-        let _ = w.join();
-    }
-    let _ = load.join();
-    // A client still blocked in a PURGE at the limit is left to the process's exit.
-    for c in clients {
-        if c.is_finished() {
-            let _ = c.join();
-        }
-    }
+    let in_flight = || {
+        shared
+            .links
+            .values()
+            .any(|l| l.sending.load(Ordering::Relaxed) || l.receiving.load(Ordering::Relaxed))
+    };
+    rt.run_while(Duration::MAX, in_flight);
+    let closing_from = shared.timeline.lock().unwrap().len();
     let _ = spooler.close_within(Duration::ZERO);
-
     let mut events = std::mem::take(&mut *shared.timeline.lock().unwrap());
+    // The close walks the stores in no particular order: put its events in the scenario's.
+    events[closing_from..].sort_by_key(|r| shared.store_index.get(&r.store).copied());
     events.sort_by_key(|r| r.at_ms);
+    if options.check && !broken {
+        check(&spooler, scenario, &shared);
+    }
     let stores: Vec<StoreSummary> = scenario
         .stores
         .0
@@ -804,17 +923,23 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Error> 
         })
         .collect();
     let lost = stores.iter().map(|s| s.lost).sum();
+    let counts = std::mem::take(&mut *shared.samples.lock().unwrap());
+    let violations = std::mem::take(&mut *shared.violations.lock().unwrap());
+    // Tasks still waiting (a PURGE past the limit, a stuck flush) end here; then the cycle
+    // spooler -> transports -> shared -> spooler is broken.
+    rt.shut_down();
+    shared.spooler.lock().unwrap().take();
     Ok(Outcome {
         scenario: scenario.name.clone().unwrap_or_else(|| "scenario".into()),
         description: scenario.description.clone(),
         seed,
-        speed: options.speed,
         simulated_ms,
         ended,
         events: Some(events),
         stores,
         lost,
-        counts: std::mem::take(&mut *shared.samples.lock().unwrap()),
+        counts,
+        violations,
     })
 }
 
@@ -848,19 +973,10 @@ fn summarize(
         .links
         .iter()
         .filter(|((_, s), _)| s == id)
-        .map(|(_, l)| l.at_server.load(Ordering::Acquire))
+        .map(|(_, l)| l.at_server.load(Ordering::Relaxed))
         .sum();
     let inbound_open = st.allowed.contains(Activity::INBOUND);
-    let accepted = c.accepted.load(Ordering::Relaxed);
-    let arrivals = c.arrivals.load(Ordering::Relaxed);
-    let diff = |a: u64, b: u64| a.abs_diff(b);
-    // Every message is queued, in flight, sent or received (the spooler's accounting),
-    // the spooler counted every submission it accepted, and every arrival was received
-    // or is still at the server.
-    let lost = diff(st.submitted, st.queued + st.sending + st.sent)
-        + diff(st.receptions, st.receiving + st.received)
-        + diff(accepted, st.submitted)
-        + diff(arrivals, st.receptions + at_server);
+    let lost = lost(id, st, shared);
     StoreSummary {
         store: id.to_owned(),
         default_inbox,

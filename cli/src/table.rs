@@ -160,7 +160,7 @@ fn activities() -> impl Iterator<Item = Activity> {
     (0..8u32).map(|i| Activity::from_bits_retain(i << 17))
 }
 
-/// Every validated call: each mode (most cautious first, as SPEC §4 lists them) with
+/// Every validated call: each mode (most cautious first) with
 /// each activity, not shared and shared. Strict only changes validation, so it is off, and
 /// no transfer can be cancelled (the table as the spooler applies it).
 pub fn all_cases() -> Vec<Case> {

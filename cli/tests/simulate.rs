@@ -123,7 +123,7 @@ fn default_scenario_compares_the_five_modes_and_loses_nothing() {
 #[test]
 fn shared_store_purge_timeout_example() {
     let file = repo().join("examples/shared-purge-timeout.json");
-    let run = simulate_json(&[file.to_str().unwrap(), "--speed", "2"]);
+    let run = simulate_json(&[file.to_str().unwrap()]);
     assert_accounted(&run);
     let team = store(&run, "team");
     assert_eq!(team["mode"], "PURGE");
@@ -164,7 +164,7 @@ fn every_example_runs_with_nothing_lost() {
     for entry in std::fs::read_dir(repo().join("examples")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "json") {
-            let run = simulate_json(&[path.to_str().unwrap(), "--speed", "2", "--quiet"]);
+            let run = simulate_json(&[path.to_str().unwrap(), "--quiet"]);
             assert_accounted(&run);
             assert!(
                 run.get("events").is_none(),
@@ -183,7 +183,6 @@ fn text_output_shows_timeline_and_summary_and_quiet_only_the_summary() {
         let out: Output = bin()
             .arg("simulate")
             .arg(&file)
-            .args(["--speed", "4"])
             .args(extra)
             .output()
             .unwrap();
@@ -286,4 +285,26 @@ fn unreadable_scenario_file_is_named() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("/nonexistent/scenario.json"), "{stderr}");
+}
+
+#[test]
+fn seeds_check_the_invariants_and_a_seed_replays_alone() {
+    let out = bin()
+        .args(["simulate", "--seeds", "40", "--seed", "1000"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(text.starts_with("40 seeds (1000..1039)"), "{text}");
+    let one = |seed: &str| {
+        let out = bin()
+            .args(["simulate", "--seeds", "1", "--json", "--seed", seed])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let run: Value = serde_json::from_str(&one("1017")).unwrap();
+    assert_eq!(run["seeds_run"], 1);
+    assert!(run["first_failing_seed"].is_null());
 }

@@ -1,19 +1,14 @@
 //! `mapi-logoff simulate --svg FILE`: the timeline picture, and docs/timeline.svg (shown in
 //! README), which must be the default scenario's.
 //!
-//! The simulator runs on real threads, so two runs never have the same times, and the
-//! picture cannot be compared byte for byte with a fresh one. Instead the SVG carries the
-//! picture it draws (its `<metadata>`: the scenario as run, and per store the counts over
-//! time and the labelled marks), and two tests together tell whether docs/timeline.svg is
-//! out of date:
+//! The run is deterministic, so tests/golden.rs compares docs/timeline.svg with a fresh run
+//! byte for byte. The two tests here say more precisely what is wrong when that fails:
 //! - `picture::tests::committed_timeline_is_what_the_drawing_code_draws` (cli/src/picture.rs):
 //!   the drawing code, given the picture the file carries, makes exactly the file's bytes.
 //!   Any change to what is drawn, or how, fails it.
 //! - `committed_timeline_is_the_default_scenarios` below: the file was drawn from
 //!   examples/default.json as it is now, and a fresh run of it shows the same story: the
-//!   same lanes, modes, decisions and released stores, and per lane the same marks (kind and
-//!   label: calls, decisions with their out_flags and release, flushes, refusals, releases).
-//!   Times and counts are not compared: they jitter from run to run.
+//!   same lanes, modes, decisions and released stores, and per lane the same marks.
 //!
 //! To regenerate: `cargo run -p mapi-logoff-cli -- simulate --quiet --svg docs/timeline.svg`.
 
@@ -322,7 +317,7 @@ fn picture_shows_every_lane_with_its_mode_and_readable_labels() {
 #[test]
 fn svg_works_with_any_scenario_and_with_quiet_json() {
     let file = repo().join("examples/shared-purge-timeout.json");
-    let (out, svg) = simulate_svg(&[file.to_str().unwrap(), "--speed", "4", "--quiet", "--json"]);
+    let (out, svg) = simulate_svg(&[file.to_str().unwrap(), "--quiet", "--json"]);
     let run: Value = serde_json::from_slice(&out.stdout).expect("stdout is still the JSON run");
     assert!(
         run.get("events").is_none(),
@@ -354,7 +349,7 @@ fn svg_works_with_any_scenario_and_with_quiet_json() {
     assert!(first(archive, "call", "StoreLogoffTransports(QUIET)").is_some());
 
     // The text output is unchanged by --svg.
-    let (out, _) = simulate_svg(&[file.to_str().unwrap(), "--speed", "4"]);
+    let (out, _) = simulate_svg(&[file.to_str().unwrap()]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
         text.contains("timed_out") && text.contains("lost = 0"),

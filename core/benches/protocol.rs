@@ -7,12 +7,12 @@
 //!   the default configuration (cross-process sharing on, the registry in the directory the
 //!   library picks); `store_cycle_idle_cross_process_off`: the same without the registry.
 //! - `store_cycle_purge_4_queued_wall` and `_library`: open, submit 4 messages, then PURGE
-//!   through `logoff_transports`. The core calls `flush_queues` on a thread of its own; the
+//!   through `logoff_transports`. The core calls `flush_queues` on a worker of its pool; the
 //!   transport drains the queue from there (begin_send/end_send) and the PURGE returns once
 //!   the drained store is released. `_wall` is the caller's whole wait; `_library` is that
 //!   minus the time spent inside the transport's `flush_queues` (which runs while the caller
 //!   waits, so the two never overlap): what the library itself costs, including the flush
-//!   thread's start and the wake-ups. `_transport` is that time inside `flush_queues`, and
+//!   hand-over to the worker and the wake-ups. `_transport` is that time inside `flush_queues`, and
 //!   `thread_spawn_join` what starting and joining an empty thread costs, for comparison.
 
 use std::hint::black_box;

@@ -1,5 +1,4 @@
-//! Validation of the flags (SPEC §3) and the decision table of StoreLogoffTransports
-//! (SPEC §4). This file is the one place the table lives.
+//! Validation of the flags and the decision table of StoreLogoffTransports. This file is the one place the table lives.
 
 use crate::error::{Error, Result};
 use crate::flags::{Activity, FlushFlags, LogoffFlags, Mode, Release};
@@ -70,7 +69,7 @@ pub struct Decision {
     pub waits: bool,
 }
 
-/// The mode that `flags` asks for (SPEC §3).
+/// The mode that `flags` asks for.
 ///
 /// Output bits are ignored; any other bit outside the five modes is
 /// `MAPI_E_UNKNOWN_FLAGS`. Lenient (`strict` false, what real MAPI accepts): none means
@@ -109,7 +108,7 @@ pub fn parse_activity(bits: u32) -> Result<Activity> {
     Activity::from_bits(bits).ok_or(Error::UnknownFlags)
 }
 
-/// The decision table (SPEC §4) for validated inputs, with no cancellable transfer.
+/// The decision table for validated inputs, with no cancellable transfer.
 #[inline]
 pub fn decide_mode(mode: Mode, activity: Activity, shared: bool) -> Decision {
     decide_mode_in(
@@ -122,7 +121,7 @@ pub fn decide_mode(mode: Mode, activity: Activity, shared: bool) -> Decision {
     )
 }
 
-/// The decision table (SPEC §4) for validated inputs in a whole context (its `strict`
+/// The decision table for validated inputs in a whole context (its `strict`
 /// only matters to validation and is ignored here).
 #[inline]
 pub fn decide_mode_in(mode: Mode, activity: Activity, context: Context) -> Decision {
@@ -179,7 +178,7 @@ pub fn decide_mode_in(mode: Mode, activity: Activity, context: Context) -> Decis
     }
 }
 
-/// Validates `flags` and decides: the whole of SPEC §3 and §4 as one call.
+/// Validates `flags` and decides: validation and the table as one call.
 pub fn decide(flags: u32, activity: Activity, context: Context) -> Result<Decision> {
     let mode = parse_mode(flags, context.strict)?;
     Ok(decide_mode_in(mode, activity, context))
@@ -196,7 +195,7 @@ pub fn decide_bits(flags: u32, activity: u32, context: u32) -> Result<Decision> 
     Ok(decide_mode_in(mode, activity, context))
 }
 
-/// Whether a store whose logoff was decided with `mode` has drained (SPEC §4):
+/// Whether a store whose logoff was decided with `mode` has drained:
 /// nothing in flight, and for NO_WAIT and PURGE also an empty queue. For a refused
 /// QUIET the store must be idle.
 pub fn drained(mode: Mode, activity: Activity) -> bool {

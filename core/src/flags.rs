@@ -34,7 +34,7 @@ bitflags! {
 impl LogoffFlags {
     /// The five input modes.
     pub const INPUT_MASK: u32 = 0x0000_001F;
-    /// The bits a call writes back; ignored on input (SPEC §3).
+    /// The bits a call writes back; ignored on input.
     pub const OUTPUT_MASK: u32 = 0x000F_0000;
 }
 

@@ -14,6 +14,7 @@
 
 #![deny(unsafe_code)]
 
+mod clock;
 mod decide;
 mod error;
 mod flags;
@@ -22,6 +23,7 @@ mod registry;
 mod spooler;
 mod store;
 
+pub use clock::{Job, Runtime, Signal, ThreadPool, VirtualRuntime};
 pub use decide::{
     Context, Decision, decide, decide_bits, decide_mode, decide_mode_in, drained, parse_activity,
     parse_mode,

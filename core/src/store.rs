@@ -1,5 +1,5 @@
 //! The Store: the provider side of the protocol (`IMsgStore::StoreLogoff`, `AddRef`,
-//! `Release`), SPEC §5.
+//! `Release`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,8 +23,8 @@ pub trait Support: Send + Sync {
     fn store_logoff_transports(&self, flags: &mut u32) -> Result<()>;
 
     /// StoreLogoffTransports from the final release: the handle is gone once it returns.
-    /// The library's spooler then releases a refused store as soon as it is idle
-    /// (SPEC §5). The default is [`store_logoff_transports`](Support::store_logoff_transports).
+    /// The library's spooler then releases a refused store as soon as it is idle.
+    /// The default is [`store_logoff_transports`](Support::store_logoff_transports).
     fn final_release(&self, flags: &mut u32) -> Result<()> {
         self.store_logoff_transports(flags)
     }
@@ -56,7 +56,7 @@ struct StoreInner {
 
 #[derive(Debug, Default)]
 struct HandleState {
-    /// Wide enough that no program can overflow it (SPEC §5): 2^64 add_refs take centuries.
+    /// Wide enough that no program can overflow it: 2^64 add_refs take centuries.
     refs: u64,
     saved_mode: Option<Mode>,
     strict: bool,
@@ -193,7 +193,7 @@ impl Store {
         }
     }
 
-    /// `IMsgStore::StoreLogoff`: validates `flags` (SPEC §3), saves the mode for the final
+    /// `IMsgStore::StoreLogoff`: validates `flags`, saves the mode for the final
     /// release (a later call overwrites it) and writes back the mode's own flag with the
     /// store's current activity, `mode | A` (just the mode when the support cannot know the
     /// activity). Keeping the mode lets a caller that reuses one variable across stores ask

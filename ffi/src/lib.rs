@@ -13,7 +13,7 @@
 //! - [`callbacks`]: C callbacks as the core's `Support`, `Transport` and subscribers.
 //! - [`types`]: MAPI's `ULONG` and `HRESULT` as the header spells them.
 
-// The C names are the contract (SPEC §7): `mapi_logoff_store`, not `MapiLogoffStore`.
+// The C names are the contract: `mapi_logoff_store`, not `MapiLogoffStore`.
 #![allow(non_camel_case_types)]
 // The pointer rules of every function are stated once, in the header's preamble
 // (cbindgen.toml) and docs/c.md, rather than in a `# Safety` section per function.

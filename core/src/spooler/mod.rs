@@ -1,5 +1,5 @@
 //! The Spooler: the MAPI side of the protocol (`IMAPISupport::StoreLogoffTransports`
-//! with the transports behind it), SPEC §6.
+//! with the transports behind it).
 //!
 //! What each mode does to a store is decided by [`decide_mode`](crate::decide_mode); this
 //! file carries the decision out: it keeps each store's activity and gates, releases the
@@ -8,189 +8,24 @@
 use foldhash::fast::RandomState as IdHasher;
 use papaya::Guard;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
 
-use crate::decide::{Decision, decide_mode, drained, parse_mode};
+use crate::clock::{Runtime, Signal, ThreadPool};
+
+use crate::decide::{decide_mode, drained, parse_mode};
 use crate::error::{Error, Result};
 use crate::flags::{Activity, FlushFlags, LogoffFlags, Mode, Release};
 use crate::fork;
 use crate::registry::{Held, Registry, default_path};
 use crate::store::{Store, Support};
 
-/// A transport provider as the spooler sees it: `IXPLogon::FlushQueues`.
-pub trait Transport: Send + Sync {
-    /// Flush the queues of `store_id`. An error (or a panic) is reported as a
-    /// [`EventKind::FlushFailed`] event and does not stop the logoff.
-    fn flush_queues(&self, store_id: &str, flags: FlushFlags) -> Result<()>;
-}
+mod types;
 
-impl<F> Transport for F
-where
-    F: Fn(&str, FlushFlags) -> Result<()> + Send + Sync,
-{
-    fn flush_queues(&self, store_id: &str, flags: FlushFlags) -> Result<()> {
-        self(store_id, flags)
-    }
-}
-
-/// What an [`Event`] reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EventKind {
-    /// StoreLogoffTransports answered COMPLETE (`decision` is set).
-    Decided,
-    /// StoreLogoffTransports refused: nothing changed (`decision` is set).
-    Refused,
-    /// The client's hold on the store ended; `detail` says how.
-    Released,
-    /// A refused final release: the spooler releases the store once it is idle.
-    ReleaseDeferred,
-    /// A PURGE passed its deadline; the logoff goes on as NO_WAIT.
-    TimedOut,
-    /// A transport's `flush_queues` failed or panicked (`detail` says which and how).
-    FlushFailed,
-    /// The spooler closed before the store drained; its activity is in `out_flags`.
-    Undrained,
-    /// The machine registry could not be read, so the store counted as shared (`detail`
-    /// says why). Nothing was deleted.
-    RegistryUnreadable,
-}
-
-impl EventKind {
-    /// The kind's name: `"decided"`, `"refused"`, `"released"`, `"release_deferred"`,
-    /// `"timed_out"`, `"flush_failed"`, `"undrained"`, `"registry_unreadable"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            EventKind::Decided => "decided",
-            EventKind::Refused => "refused",
-            EventKind::Released => "released",
-            EventKind::ReleaseDeferred => "release_deferred",
-            EventKind::TimedOut => "timed_out",
-            EventKind::FlushFailed => "flush_failed",
-            EventKind::Undrained => "undrained",
-            EventKind::RegistryUnreadable => "registry_unreadable",
-        }
-    }
-}
-
-/// One thing that happened to a store, delivered to every subscriber.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    /// What happened.
-    pub kind: EventKind,
-    /// The store.
-    pub store_id: Arc<str>,
-    /// The input mode of the logoff this event belongs to.
-    pub mode: Option<Mode>,
-    /// The out_flags of the decision, or the activity for `Undrained`.
-    pub out_flags: LogoffFlags,
-    /// The decision, for `Decided` and `Refused`.
-    pub decision: Option<Decision>,
-    /// A human-readable detail (how a release came about, a failing transport's error).
-    pub detail: Option<String>,
-}
-
-/// A subscriber to events.
-pub type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
-
-/// A store's counters: its activity, its gates and the accounting of every message.
-///
-/// At every moment `submitted == queued + sending + sent` and
-/// `receptions == receiving + received`: no message is ever dropped.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StoreStats {
-    /// Messages waiting in the outbound queue.
-    pub queued: u64,
-    /// Sends in flight.
-    pub sending: u64,
-    /// Receptions in flight.
-    pub receiving: u64,
-    /// Messages ever submitted.
-    pub submitted: u64,
-    /// Messages sent.
-    pub sent: u64,
-    /// Receptions ever begun.
-    pub receptions: u64,
-    /// Messages received.
-    pub received: u64,
-    /// What may start: new receptions, sends of queued messages, new submissions.
-    pub allowed: Activity,
-    /// Clients of this spooler holding the store open.
-    pub clients: u32,
-    /// Whether the store has been released and not opened again.
-    pub released: bool,
-    /// The mode of a logoff under way (waiting for the store to drain).
-    pub pending: Option<Mode>,
-}
-
-impl StoreStats {
-    /// The store's activity `A`.
-    pub fn activity(&self) -> Activity {
-        let mut a = Activity::empty();
-        a.set(Activity::INBOUND, self.receiving > 0);
-        a.set(Activity::OUTBOUND, self.sending > 0);
-        a.set(Activity::OUTBOUND_QUEUE, self.queued > 0);
-        a
-    }
-}
-
-/// Options of a [`Spooler`].
-#[derive(Debug, Clone)]
-pub struct SpoolerOptions {
-    /// How long a PURGE waits for the store's release (default 30 s).
-    pub purge_deadline: Duration,
-    /// How long [`Spooler::close`] waits for open stores to drain (default 30 s).
-    pub close_deadline: Duration,
-    /// Strict validation of StoreLogoffTransports and of its stores' StoreLogoff (exactly
-    /// one mode flag). Off by default: lenient, as real MAPI.
-    pub strict: bool,
-    /// Share open stores with spoolers of other processes through the machine registry
-    /// (default true). When false only clients of this spooler count as shared.
-    pub cross_process: bool,
-    /// Where the machine registry lives; default `$MAPI_LOGOFF_RUNTIME_DIR`, else
-    /// `$XDG_RUNTIME_DIR/mapi-logoff`, else `/run/user/<euid>/mapi-logoff` where that
-    /// exists, else `<temp dir>/mapi-logoff-<euid>`. It must be a directory private to
-    /// the effective user (created 0700 when missing); anything else fails with
-    /// `MAPI_E_NO_ACCESS`.
-    pub runtime_dir: Option<PathBuf>,
-}
-
-impl Default for SpoolerOptions {
-    fn default() -> Self {
-        SpoolerOptions {
-            purge_deadline: Duration::from_secs(30),
-            close_deadline: Duration::from_secs(30),
-            strict: false,
-            cross_process: true,
-            runtime_dir: None,
-        }
-    }
-}
-
-/// Why [`Spooler::create`] failed: the HRESULT, and a message that names what was wrong
-/// (for a refused registry directory: the path and the fix).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct CreateError {
-    /// The HRESULT: `MAPI_E_INVALID_PARAMETER` (empty profile), `MAPI_E_NO_ACCESS` (an
-    /// unsafe registry directory), `MAPI_E_NOT_ENOUGH_MEMORY` (a full disk),
-    /// `MAPI_E_BUSY` (every registry slot of the profile in use) or `MAPI_E_CALL_FAILED`.
-    pub error: Error,
-    /// What went wrong, for people.
-    pub message: String,
-}
-
-/// What [`Spooler::close`] found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CloseReport {
-    /// Stores released by the close.
-    pub released: Vec<String>,
-    /// Stores that did not drain within the deadline, with their activity. Their
-    /// messages are still accounted for in [`Spooler::stats`].
-    pub undrained: Vec<(String, Activity)>,
-}
+pub use types::{
+    CloseReport, CreateError, Event, EventKind, SpoolerOptions, StoreStats, Subscriber, Transport,
+};
 
 /// The MAPI spooler of one profile: serves stores, takes activity reports from transports
 /// and carries out StoreLogoffTransports. Cloning gives another handle on the same spooler.
@@ -242,6 +77,7 @@ struct Inner {
     has_subscribers: AtomicBool,
     next_id: AtomicU64,
     registry: Option<Registry>,
+    runtime: Arc<dyn Runtime>,
     /// The process's fork generation at creation: in a forked child every call fails.
     fork_generation: u64,
 }
@@ -249,39 +85,9 @@ struct Inner {
 struct Entry {
     stats: StoreStats,
     /// The waiters of a logoff under way; completed when the store is released.
-    waiter: Option<Arc<Waiter>>,
+    waiter: Option<Arc<dyn Signal>>,
     /// The pending logoff comes from a refused final release.
     deferred: bool,
-}
-
-#[derive(Default)]
-struct Waiter {
-    released: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Waiter {
-    fn complete(&self) {
-        *lock(&self.released) = true;
-        self.cv.notify_all();
-    }
-
-    /// Whether the store was released before `deadline`.
-    fn wait_until(&self, deadline: Instant) -> bool {
-        let mut released = lock(&self.released);
-        while !*released {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            released = self
-                .cv
-                .wait_timeout(released, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        true
-    }
 }
 
 /// Locks, ignoring poison: no code panics while holding the spooler's locks (callbacks
@@ -324,7 +130,7 @@ fn event(kind: EventKind, store_id: &Arc<str>, mode: Option<Mode>) -> Event {
     }
 }
 
-/// The activity reports of transports (SPEC §6).
+/// The activity reports of transports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Report {
     Submit,
@@ -390,6 +196,9 @@ impl Spooler {
                 has_subscribers: AtomicBool::new(false),
                 next_id: AtomicU64::new(1),
                 registry,
+                runtime: options
+                    .runtime
+                    .unwrap_or_else(|| ThreadPool::shared() as Arc<dyn Runtime>),
                 fork_generation,
             }),
         })
@@ -734,7 +543,7 @@ impl Spooler {
         self.dispatch(events);
     }
 
-    /// StoreLogoffTransports for one client of `store_id` (SPEC §4, §6). `final_release`:
+    /// StoreLogoffTransports for one client of `store_id` `final_release`:
     /// the client's handle is going away, so a refusal defers the release until the
     /// store is idle.
     fn store_logoff_transports(
@@ -811,7 +620,12 @@ impl Spooler {
                     entry.stats.pending = Some(mode);
                     entry.deferred = false;
                     if decision.waits {
-                        waiter = Some(entry.waiter.get_or_insert_with(Arc::default).clone());
+                        waiter = Some(
+                            entry
+                                .waiter
+                                .get_or_insert_with(|| self.inner.runtime.signal())
+                                .clone(),
+                        );
                     }
                 }
             }
@@ -825,7 +639,7 @@ impl Spooler {
         // PURGE: one deadline, from now, covers both the flushes and the release, so a
         // transport whose flush never returns cannot hold the caller past it.
         let purge_deadline = self.purge_deadline();
-        let deadline = Instant::now() + purge_deadline;
+        let deadline = self.inner.runtime.now().saturating_add(purge_deadline);
         let flushed = self
             .start_flush(id, mode, decision.flush_flags)
             .is_none_or(|done| done.wait_until(deadline));
@@ -865,26 +679,37 @@ impl Spooler {
         Err(Error::Timeout)
     }
 
-    /// Calls every transport's `flush_queues` on a thread of its own; `None` when there is
-    /// nothing to call, else what completes once every call has returned.
-    fn start_flush(&self, id: &Arc<str>, mode: Mode, flags: FlushFlags) -> Option<Arc<Waiter>> {
+    /// Calls every transport's `flush_queues` as one job on a worker of the runtime; `None`
+    /// when there is nothing to call or no worker can be had (then the flushes are skipped,
+    /// with an event: they never run on the caller's thread), else what completes once
+    /// every call has returned. A job queued behind busy workers is not cancelled when its
+    /// caller's deadline passes: the flush still helps the logoff that goes on as NO_WAIT.
+    fn start_flush(&self, id: &Arc<str>, mode: Mode, flags: FlushFlags) -> Option<Arc<dyn Signal>> {
         if flags.is_empty() || self.inner.transports.read().map_or(true, |t| t.is_empty()) {
             return None;
         }
-        let done = Arc::new(Waiter::default());
+        let done = self.inner.runtime.signal();
         let (spooler, id2, done2) = (self.clone(), id.clone(), done.clone());
-        let spawned = std::thread::Builder::new()
-            .name("mapi-logoff-flush".into())
-            .spawn(move || {
-                spooler.flush_transports(&id2, mode, flags);
-                done2.complete();
-            });
-        if spawned.is_err() {
-            // No thread to be had: flush here rather than skip the transports.
-            self.flush_transports(id, mode, flags);
-            done.complete();
+        let job = Box::new(move || {
+            spooler.flush_transports(&id2, mode, flags);
+            done2.complete();
+        });
+        match self.inner.runtime.spawn(job) {
+            Ok(()) => Some(done),
+            Err(_) => {
+                self.flush_skipped(id, mode, "no worker could be had");
+                None
+            }
         }
-        Some(done)
+    }
+
+    fn flush_skipped(&self, id: &Arc<str>, mode: Mode, why: &str) {
+        let mut events = self.events();
+        events.push(|| Event {
+            detail: Some(format!("flush_queues skipped: {why}")),
+            ..event(EventKind::FlushFailed, id, Some(mode))
+        });
+        self.dispatch(events);
     }
 
     /// Closes the spooler with the options' close deadline. See
@@ -907,8 +732,7 @@ impl Spooler {
         {
             return Err(Error::InvalidObject);
         }
-        // Clamped like the PURGE deadline: `Instant + Duration::MAX` would panic mid-close.
-        let deadline = Instant::now() + Duration::from_nanos(duration_ns(deadline));
+        let deadline = self.inner.runtime.now().saturating_add(deadline);
         let mut report = CloseReport::default();
         let mut waiting = Vec::new();
         let mut events = self.events();
@@ -932,7 +756,10 @@ impl Spooler {
                     });
                     report.released.push(id.to_string());
                 } else {
-                    let w = entry.waiter.get_or_insert_with(Arc::default).clone();
+                    let w = entry
+                        .waiter
+                        .get_or_insert_with(|| self.inner.runtime.signal())
+                        .clone();
                     waiting.push((id.clone(), w));
                 }
             }
