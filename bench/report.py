@@ -314,8 +314,8 @@ def render(d: Path, out: Path, smoke: bool) -> None:
             s.add(f"Node {label} / napi floor", ratio(f), f"≤ {limit}x", f["ratio"] <= limit)
             if f.get("pure_ratio") is not None:
                 if fig == "node.decide":
-                    faster = f["pure_ratio"] < 1
-                    s.add(f"Node {label} / pure JS", ratio(f, "pure_ratio"), "< 1x (faster)", faster)
+                    pure = ratio(f, "pure_ratio")
+                    s.add(f"Node {label} / pure JS", pure, "< 1x (faster)", f["pure_ratio"] < 1)
                 else:
                     s.add(f"Node {label} / pure JS", ratio(f, "pure_ratio"), "report", None)
 
