@@ -3,8 +3,9 @@
 // short ASCII, and as arguments otherwise: both paths must behave the same.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { Worker } from 'node:worker_threads'
 
-import { mapi, newSpooler } from './helpers.mjs'
+import { PACKAGE_DIR, mapi, newSpooler, require } from './helpers.mjs'
 
 const { NO_WAIT, ORDERLY } = mapi.LogoffFlags
 
@@ -56,5 +57,64 @@ describe('store calls through the shared buffer', () => {
     assert.equal(s.release(), 0)
     assert.equal(t.refCount, 1)
     assert.equal(t.release(), 0)
+  })
+
+  test('two loads of the package on one thread each use their own buffer', () => {
+    // A second load (as test runners with module registries do) is a second napi
+    // environment on this thread, with its own buffer: calls must find the right one.
+    const saved = Object.keys(require.cache).filter((k) => k.startsWith(PACKAGE_DIR))
+    const cached = saved.map((k) => [k, require.cache[k]])
+    for (const k of saved) delete require.cache[k]
+    let other
+    try {
+      other = require(PACKAGE_DIR)
+    } finally {
+      for (const [k, v] of cached) require.cache[k] = v
+    }
+    assert.notEqual(other.Spooler, mapi.Spooler)
+    const a = newSpooler()
+    const b = new other.Spooler(`node-test-${process.pid}-other`, { crossProcess: false })
+    for (let i = 0; i < 200; i++) {
+      const x = a.openStore(`x${i}`)
+      const y = b.openStore(`y${i}`)
+      assert.equal(x.logoff(ORDERLY) & 0x1f, ORDERLY)
+      assert.equal(y.logoff(NO_WAIT) & 0x1f, NO_WAIT)
+      assert.equal(a.stats(`x${i}`).clients, 1)
+      assert.equal(b.stats(`y${i}`).clients, 1)
+      assert.equal(y.release(), 0)
+      assert.equal(x.release(), 0)
+      assert.equal(x.savedMode, ORDERLY)
+      assert.equal(y.savedMode, NO_WAIT)
+    }
+    assert.equal(a.storeIds().length, 200)
+    assert.equal(b.storeIds().length, 200)
+  })
+
+  test('a worker thread has its own buffer', async () => {
+    const code = `
+      const { parentPort } = require('node:worker_threads')
+      const mapi = require(${JSON.stringify(PACKAGE_DIR)})
+      const sp = new mapi.Spooler('node-test-worker-' + process.pid, { crossProcess: false })
+      let ok = 0
+      for (let i = 0; i < 2000; i++) {
+        const s = sp.openStore('w' + (i % 7))
+        if ((s.logoff(mapi.LogoffFlags.ORDERLY) & 0x1f) === mapi.LogoffFlags.ORDERLY && s.release() === 0) ok++
+      }
+      parentPort.postMessage(ok)
+    `
+    const worker = new Worker(code, { eval: true })
+    const done = new Promise((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })
+    const sp = newSpooler()
+    let ok = 0
+    for (let i = 0; i < 2000; i++) {
+      const s = sp.openStore(`m${i % 5}`)
+      if ((s.logoff(NO_WAIT) & 0x1f) === NO_WAIT && s.release() === 0) ok++
+    }
+    assert.equal(ok, 2000)
+    assert.equal(await done, 2000)
+    assert.deepEqual(sp.storeIds(), ['m0', 'm1', 'm2', 'm3', 'm4'])
   })
 })
