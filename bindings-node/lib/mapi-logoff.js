@@ -398,6 +398,9 @@ function unpackDecision(p) {
 // function that takes arguments, and none for one that takes none. Written just before
 // each `*Args` call, which reads it before anything else can run.
 const ARGS = native.storeArgsBuffer()
+// Held here: the exports object has many properties, and loading one costs a call to V8's
+// generic property lookup on every use.
+const { spoolerOpenStoreArgs, storeLogoffArgs, storeReleaseArgs } = native
 const ARGS_HANDLE = new Float64Array(ARGS, 0, 1) // byte 0: a store handle
 // byte 8: a spooler handle or flags; 12: the id's length; 16: pending, set with the arguments
 const ARGS_WORDS = new Uint32Array(ARGS, 8, 3)
@@ -480,7 +483,7 @@ class Spooler {
       ARGS_WORDS[0] = this.#handle
       ARGS_WORDS[2] = 1
       try {
-        handle = native.spoolerOpenStoreArgs()
+        handle = spoolerOpenStoreArgs()
       } catch (err) {
         throw toMapiError(err)
       }
@@ -655,7 +658,7 @@ class Store {
     ARGS_HANDLE[0] = this.#handle
     ARGS_WORDS[2] = 1
     try {
-      return native.storeLogoffArgs()
+      return storeLogoffArgs()
     } catch (err) {
       throw toMapiError(err)
     }
@@ -694,7 +697,7 @@ class Store {
     try {
       ARGS_HANDLE[0] = this.#handle
       ARGS_WORDS[2] = 1
-      r = native.storeReleaseArgs()
+      r = storeReleaseArgs()
     } catch (err) {
       throw toMapiError(err)
     }
