@@ -51,9 +51,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn child(cross_process: bool, n: usize) {
     let sp = spooler(cross_process, "bench-registry");
     let _warm = cycle_ns(&sp, 1000);
+    let dir = sp.registry_file().and_then(|f| f.parent());
     let count = || {
-        mapi_logoff_dir()
-            .and_then(|d| std::fs::read_dir(d).ok())
+        dir.and_then(|d| std::fs::read_dir(d).ok())
             .map_or(0, |d| d.count())
     };
     let files_before = count();
@@ -69,24 +69,6 @@ fn child(cross_process: bool, n: usize) {
     drop(stores);
     let released = rss();
     println!("{empty} {open} {released} {files}");
-}
-
-/// The registry directory the library picks, as its docs say.
-fn mapi_logoff_dir() -> Option<std::path::PathBuf> {
-    if let Some(d) = std::env::var_os("MAPI_LOGOFF_RUNTIME_DIR") {
-        return Some(d.into());
-    }
-    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR") {
-        return Some(std::path::Path::new(&d).join("mapi-logoff"));
-    }
-    // SAFETY: geteuid has no preconditions.
-    #[allow(unsafe_code)]
-    let euid = unsafe { libc::geteuid() };
-    let run = std::path::PathBuf::from(format!("/run/user/{euid}"));
-    if run.is_dir() {
-        return Some(run.join("mapi-logoff"));
-    }
-    Some(std::env::temp_dir().join(format!("mapi-logoff-{euid}")))
 }
 
 fn in_child(cross_process: bool, n: usize) -> [u64; 4] {

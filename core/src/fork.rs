@@ -10,12 +10,13 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::Once;
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
-static INSTALL: Once = Once::new();
-static INSTALLED: AtomicI32 = AtomicI32::new(0);
+/// Whether the handler is installed (set once, by the first spooler).
+static INSTALLED: OnceLock<bool> = OnceLock::new();
 /// `/dev/null`, opened once: what inherited registry descriptors are pointed at.
 static DEV_NULL: AtomicI32 = AtomicI32::new(-1);
 /// The registry descriptors a child must not keep (-1: a free place).
@@ -41,12 +42,11 @@ extern "C" fn in_child() {
 
 /// Installs the fork handler (once per process). Every spooler calls it.
 pub(crate) fn watch() -> io::Result<()> {
-    INSTALL.call_once(|| {
+    let installed = INSTALLED.get_or_init(|| {
         // SAFETY: `in_child` only touches atomics and calls dup2.
-        let rc = unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
-        INSTALLED.store(if rc == 0 { 1 } else { -1 }, Ordering::Release);
+        unsafe { libc::pthread_atfork(None, None, Some(in_child)) == 0 }
     });
-    if INSTALLED.load(Ordering::Acquire) == 1 {
+    if *installed {
         Ok(())
     } else {
         Err(io::Error::other("pthread_atfork failed"))
@@ -95,5 +95,3 @@ impl Drop for Guard {
         GUARDED[self.0].store(-1, Ordering::Release);
     }
 }
-
-use std::os::unix::fs::OpenOptionsExt;

@@ -31,7 +31,7 @@ fn intruder() -> Option<u32> {
         eprintln!("SKIP: not root, so no second local user can be created for this test");
         return None;
     }
-    let exists = |_: ()| {
+    let exists = || {
         Command::new("id")
             .args(["-u", INTRUDER])
             .output()
@@ -39,13 +39,13 @@ fn intruder() -> Option<u32> {
             .filter(|o| o.status.success())
             .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
     };
-    if let Some(uid) = exists(()) {
+    if let Some(uid) = exists() {
         return Some(uid);
     }
     let _ = Command::new("useradd")
         .args(["-M", "-r", "-s", "/bin/sh", INTRUDER])
         .status();
-    let uid = exists(());
+    let uid = exists();
     if uid.is_none() {
         eprintln!("SKIP: useradd {INTRUDER} failed");
     }
@@ -170,6 +170,7 @@ fn another_user_can_neither_read_nor_fake_our_holds() {
     let dir = tmp.fallback();
     let sp = Spooler::with_options("p", options(&dir)).unwrap();
     let _held = sp.open_store("secret-store").unwrap();
+    assert_eq!(sp.registry_file().unwrap().parent(), Some(dir.as_path()));
     let meta = std::fs::metadata(&dir).unwrap();
     assert_eq!(meta.mode() & 0o777, 0o700);
     for entry in std::fs::read_dir(&dir).unwrap() {

@@ -220,8 +220,7 @@ impl Registry {
         Held::No
     }
 
-    /// The registry file, for messages and tests.
-    #[allow(dead_code)]
+    /// The registry file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

@@ -551,9 +551,10 @@ impl Locked<'_> {
             .collect();
         self.table = new;
         for &(k, h) in &entries {
-            let e = self.insert_quiet(k);
+            let e = self.insert(k);
             self.entry(e).1.store(h, Relaxed);
         }
+        // `insert` counted into the old counts: set both to what the new table holds.
         let n = entries.len() as u64;
         self.shm.word(F_KEYED).store(n, Relaxed);
         self.shm.word(F_HELD).store(n, Relaxed);
@@ -565,16 +566,6 @@ impl Locked<'_> {
             old.bytes() as i64,
         );
         Ok(())
-    }
-
-    fn insert_quiet(&self, key: u64) -> u64 {
-        let mask = self.table.cap() - 1;
-        let mut e = key & mask;
-        while self.entry(e).0.load(Relaxed) != 0 {
-            e = (e + 1) & mask;
-        }
-        self.entry(e).0.store(key, Relaxed);
-        e
     }
 
     fn recount(&mut self) {

@@ -209,6 +209,12 @@ impl Spooler {
         &self.inner.profile
     }
 
+    /// The machine registry's file (one per profile, in the private runtime directory the
+    /// spooler checked), or `None` with cross-process sharing off.
+    pub fn registry_file(&self) -> Option<&std::path::Path> {
+        self.inner.registry.as_ref().map(Registry::path)
+    }
+
     /// Whether [`close`](Spooler::close) has finished.
     pub fn is_closed(&self) -> bool {
         self.inner.state.load(Ordering::Acquire) == CLOSED
