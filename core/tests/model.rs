@@ -4,17 +4,24 @@
 //! StoreLogoffTransports ran at most once per released handle, and no store that has
 //! drained is still waiting to be released.
 //!
+//! The spooler's one transport can be switched between "cannot cancel", "cancels every
+//! transfer" and "its cancel fails", so ABORT's cancellations and the accounting of a
+//! cancelled reception (`receptions == receiving + received + cancelled_receptions`) are
+//! checked too.
+//!
 //! A second spooler of the same profile, with its own handle on the machine registry,
 //! stands for another process: its clients make the stores shared.
 
 mod common;
 
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::Recorder;
 use mapi_logoff::{
-    Activity, Error, EventKind, LogoffFlags, Mode, Release, Spooler, SpoolerOptions, Store,
-    StoreStats, decide_mode,
+    Activity, Error, EventKind, FlushFlags, Job, LogoffFlags, Mode, Release, Runtime, Signal,
+    Spooler, SpoolerOptions, Store, StoreStats, ThreadPool, Transport, decide_mode,
 };
 use proptest::prelude::*;
 
@@ -46,6 +53,9 @@ enum Op {
     EndSend(usize, bool),
     BeginReceive(usize),
     EndReceive(usize),
+    CancelReceive(usize),
+    /// The transport cannot cancel (0), cancels every transfer (1), or its cancel fails (2).
+    Cancelling(u8),
     /// A client of the other process opens the store.
     OtherOpen(usize),
     /// A client of the other process releases its handle on the store.
@@ -71,6 +81,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (s.clone(), any::<bool>()).prop_map(|(s, sent)| Op::EndSend(s, sent)),
         2 => s.clone().prop_map(Op::BeginReceive),
         2 => s.clone().prop_map(Op::EndReceive),
+        1 => s.clone().prop_map(Op::CancelReceive),
+        1 => (0u8..3).prop_map(Op::Cancelling),
         1 => s.clone().prop_map(Op::OtherOpen),
         1 => s.prop_map(Op::OtherRelease),
     ]
@@ -99,6 +111,55 @@ struct Model {
     decisions: usize,
     /// Open handles of the other process, per store.
     other: [u32; 2],
+    /// What the transport does on cancel (see `Op::Cancelling`).
+    cancelling: u8,
+}
+
+/// A runtime that runs every job at once, on the caller's thread, so that a flush or a
+/// cancel has always answered by the (zero) deadline.
+struct Inline(Arc<ThreadPool>);
+
+impl Runtime for Inline {
+    fn now(&self) -> Duration {
+        self.0.now()
+    }
+
+    fn spawn(&self, job: Job) -> std::result::Result<(), Job> {
+        job();
+        Ok(())
+    }
+
+    fn signal(&self) -> Arc<dyn Signal> {
+        self.0.signal()
+    }
+}
+
+/// The spooler's transport: cancels as `state` says, through the spooler it is given.
+struct ModelTransport {
+    spooler: Mutex<Option<Spooler>>,
+    state: AtomicU8,
+}
+
+impl Transport for ModelTransport {
+    fn flush_queues(&self, _: &str, _: FlushFlags) -> mapi_logoff::Result<()> {
+        Ok(())
+    }
+
+    fn can_cancel(&self) -> bool {
+        self.state.load(Ordering::SeqCst) != 0
+    }
+
+    fn cancel(&self, id: &str) -> mapi_logoff::Result<()> {
+        if self.state.load(Ordering::SeqCst) == 2 {
+            return Err(Error::CallFailed);
+        }
+        let Some(sp) = self.spooler.lock().unwrap().clone() else {
+            return Err(Error::CallFailed);
+        };
+        while sp.end_send(id, false).is_ok() {}
+        while sp.cancel_receive(id).is_ok() {}
+        Ok(())
+    }
 }
 
 impl Model {
@@ -144,7 +205,24 @@ impl Model {
         self.decisions += 1;
         let st = self.stores[s].stats;
         let shared = st.clients > 1 || self.other[s] > 0;
+        let cancels = mode == Mode::Abort
+            && !shared
+            && st.activity().in_flight()
+            && st.pending.is_none()
+            && self.cancelling != 0;
+        if cancels && self.cancelling == 1 {
+            let st = &mut self.stores[s].stats;
+            st.queued += st.sending;
+            st.sending = 0;
+            st.cancelled_receptions += st.receiving;
+            st.receiving = 0;
+        }
+        let st = self.stores[s].stats;
         let d = decide_mode(mode, st.activity(), shared);
+        if cancels && d.release == Release::Refused {
+            // The gates closed while the transport cancelled; the refusal opens them.
+            self.stores[s].stats.allowed = d.allowed;
+        }
         let mut timed_out = false;
         match d.release {
             Release::Refused if final_release => self.stores[s].stats.pending = Some(mode),
@@ -228,6 +306,14 @@ impl Model {
                 st.received += 1;
                 self.after_end(s);
             }
+            Op::CancelReceive(_) => {
+                if st.receiving == 0 {
+                    return Err(Error::NotFound);
+                }
+                st.receiving -= 1;
+                st.cancelled_receptions += 1;
+                self.after_end(s);
+            }
             _ => unreachable!(),
         }
         Ok(())
@@ -238,6 +324,8 @@ fn run(ops: Vec<Op>) {
     let dir = common::private_tempdir();
     let options = || SpoolerOptions {
         purge_deadline: Duration::ZERO,
+        // Deferred work (flushes, cancels) runs at once: the model knows when it ran.
+        runtime: Some(Arc::new(Inline(ThreadPool::new(1, 1)))),
         runtime_dir: Some(dir.path().into()),
         ..Default::default()
     };
@@ -245,6 +333,11 @@ fn run(ops: Vec<Op>) {
     let other = Spooler::with_options("model", options()).unwrap();
     let mut other_handles: [Vec<Store>; 2] = Default::default();
     let events = Recorder::on(&sp);
+    let transport = Arc::new(ModelTransport {
+        spooler: Mutex::new(Some(sp.clone())),
+        state: AtomicU8::new(0),
+    });
+    sp.add_transport(transport.clone());
     let mut model = Model::default();
     let mut handles: Vec<Store> = Vec::new();
     for (step, op) in ops.iter().enumerate() {
@@ -321,6 +414,10 @@ fn run(ops: Vec<Op>) {
                 assert!(handles[h].logoff(&mut f).is_err(), "{ctx}");
                 assert_eq!(f, 0x21, "{ctx}: a rejected call writes nothing");
             }
+            Op::Cancelling(state) => {
+                transport.state.store(state, Ordering::SeqCst);
+                model.cancelling = state;
+            }
             Op::OtherOpen(s) => {
                 if other_handles[s].len() >= 3 {
                     continue;
@@ -340,13 +437,15 @@ fn run(ops: Vec<Op>) {
             | Op::BeginSend(s)
             | Op::EndSend(s, _)
             | Op::BeginReceive(s)
-            | Op::EndReceive(s) => {
+            | Op::EndReceive(s)
+            | Op::CancelReceive(s) => {
                 let id = STORES[s];
                 let got = match *op {
                     Op::Submit(_) => sp.submit(id),
                     Op::BeginSend(_) => sp.begin_send(id),
                     Op::EndSend(_, sent) => sp.end_send(id, sent),
                     Op::BeginReceive(_) => sp.begin_receive(id),
+                    Op::CancelReceive(_) => sp.cancel_receive(id),
                     _ => sp.end_receive(id),
                 };
                 assert_eq!(got, model.report(s, op), "{ctx}");
@@ -360,7 +459,11 @@ fn run(ops: Vec<Op>) {
                 real.queued + real.sending + real.sent,
                 "{ctx}: a message was lost"
             );
-            assert_eq!(real.receptions, real.receiving + real.received, "{ctx}");
+            assert_eq!(
+                real.receptions,
+                real.receiving + real.received + real.cancelled_receptions,
+                "{ctx}: a reception was lost"
+            );
             if let Some(mode) = real.pending {
                 assert!(
                     !drained(mode, real.activity()),
@@ -374,6 +477,8 @@ fn run(ops: Vec<Op>) {
         let decided = events.count(EventKind::Decided) + events.count(EventKind::Refused);
         assert_eq!(decided, model.decisions, "{ctx}: one decision per call");
     }
+    // The transport holds the spooler: break the cycle so the registry slot is let go.
+    transport.spooler.lock().unwrap().take();
 }
 
 proptest! {

@@ -3,12 +3,13 @@
 //!
 //! What each mode does to a store is decided by [`decide_mode`](crate::decide_mode); this
 //! file carries the decision out: it keeps each store's activity and gates, releases the
-//! store the moment it drains, flushes the transports for PURGE and waits for it.
+//! store the moment it drains, flushes the transports for PURGE and waits for it, and
+//! cancels the transfers in flight for an ABORT when every transport can.
 
 use scc::ebr::Guard;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::clock::{Runtime, Signal, ThreadPool};
@@ -102,6 +103,7 @@ enum Report {
     EndSend { sent: bool },
     BeginReceive,
     EndReceive,
+    CancelReceive,
 }
 
 /// Counts a transport's report into the store's counters; a refused report (a closed gate,
@@ -151,6 +153,13 @@ fn count(report: Report, s: &mut StoreStats) -> Result<()> {
             }
             s.receiving -= 1;
             s.received += 1;
+        }
+        Report::CancelReceive => {
+            if s.receiving == 0 {
+                return Err(Error::NotFound);
+            }
+            s.receiving -= 1;
+            s.cancelled_receptions += 1;
         }
     }
     Ok(())
@@ -341,7 +350,10 @@ impl Spooler {
 
     fn report(&self, store_id: &str, report: Report) -> Result<()> {
         validate_id(store_id)?;
-        let ending = matches!(report, Report::EndSend { .. } | Report::EndReceive);
+        let ending = matches!(
+            report,
+            Report::EndSend { .. } | Report::EndReceive | Report::CancelReceive
+        );
         self.check_open(ending)?;
         let mut events = self.events();
         {
@@ -353,6 +365,22 @@ impl Spooler {
                 return Err(e);
             }
             let (id, entry) = (&served.slot.id, &mut *served.entry);
+            let cancelling = entry.cancelling > 0;
+            let cancelled = match report {
+                Report::CancelReceive => {
+                    Some("reception cancelled: the message stays at the server")
+                }
+                Report::EndSend { sent: false } if cancelling => {
+                    Some("send cancelled: the message is back in the queue")
+                }
+                _ => None,
+            };
+            if let Some(what) = cancelled {
+                events.push(|| Event {
+                    detail: Some(what.into()),
+                    ..event(EventKind::Cancelled, id, cancelling.then_some(Mode::Abort))
+                });
+            }
             let s = &entry.stats;
             if ending
                 && let Some(mode) = s.pending
@@ -400,6 +428,14 @@ impl Spooler {
         self.report(store_id, Report::EndReceive)
     }
 
+    /// A reception in flight was cancelled (a transport's [`cancel`](Transport::cancel), or
+    /// its own choice): the message stays at the server, to be delivered on a later logon,
+    /// and counts in `cancelled_receptions`. `MAPI_E_NOT_FOUND` when no reception is in
+    /// flight (it ended meanwhile).
+    pub fn cancel_receive(&self, store_id: &str) -> Result<()> {
+        self.report(store_id, Report::CancelReceive)
+    }
+
     /// The store's activity `A` (empty for a store never mentioned).
     pub fn activity(&self, store_id: &str) -> Result<Activity> {
         Ok(self.stats(store_id)?.activity())
@@ -429,7 +465,8 @@ impl Spooler {
         ids
     }
 
-    /// Registers a transport; PURGE calls its `flush_queues`. Returns its id.
+    /// Registers a transport; PURGE calls its `flush_queues`, and an ABORT its `cancel`
+    /// when every registered transport can cancel. Returns its id.
     pub fn add_transport(&self, transport: Arc<dyn Transport>) -> u64 {
         self.register(&self.inner.transports, transport)
     }
@@ -515,12 +552,18 @@ impl Spooler {
     fn store_logoff_transports(
         &self,
         id: &Arc<str>,
-        slot: &Slot,
+        slot: &Arc<Slot>,
         flags: &mut u32,
         final_release: bool,
     ) -> Result<()> {
         let mode = parse_mode(*flags, self.inner.strict)?;
         self.check_open(false)?;
+        // ABORT first cancels what is in flight, if every transport can; then the table
+        // decides on the activity as the cancellations left it.
+        let cancelled = match mode {
+            Mode::Abort => self.cancel_transfers(id, slot),
+            _ => None,
+        };
         let mut events = self.events();
         let (decision, waiter) = {
             let entry = &mut *slot.lock();
@@ -542,11 +585,22 @@ impl Spooler {
                 Release::Refused => EventKind::Refused,
                 _ => EventKind::Decided,
             };
+            let detail = cancelled.as_ref().map(|c| c.detail(decision.release));
             events.push(|| Event {
                 out_flags: decision.out_flags,
                 decision: Some(decision),
+                detail,
                 ..event(kind, id, Some(mode))
             });
+            if cancelled.is_some()
+                && decision.release == Release::Refused
+                && entry.stats.pending.is_none()
+                && !entry.stats.released
+            {
+                // The gates were closed while the transports cancelled: a refusal opens
+                // them again, as the table says.
+                entry.stats.allowed = decision.allowed;
+            }
             let mut waiter = None;
             match decision.release {
                 Release::Refused if final_release => {
@@ -671,6 +725,89 @@ impl Spooler {
         }
     }
 
+    /// ABORT of a store with transfers in flight, when every registered transport can
+    /// cancel (and there is at least one) and no other client holds the store: closes the
+    /// store's gates, calls every transport's `cancel` as one job on a worker of the
+    /// runtime, outside every lock, and waits for them up to the spooler's deadline (the
+    /// PURGE deadline). `None` when nothing was tried; the caller then decides as usual.
+    /// The gates stay closed: the decision that follows opens them again if it refuses.
+    fn cancel_transfers(&self, id: &Arc<str>, slot: &Arc<Slot>) -> Option<CancelOutcome> {
+        let transports = self
+            .inner
+            .transports
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if transports.is_empty() || !transports.iter().all(|(_, t)| t.can_cancel()) {
+            return None;
+        }
+        {
+            let entry = &mut *slot.lock();
+            if !entry.stats.activity().in_flight()
+                || entry.stats.clients > 1
+                || entry.stats.pending.is_some()
+            {
+                return None;
+            }
+            // Another process's client, or a registry that cannot tell: not ours to cancel.
+            if let Some(registry) = &self.inner.registry
+                && !matches!(registry.others_hold(id), Held::No)
+            {
+                return None;
+            }
+            entry.stats.allowed = Activity::empty();
+            entry.cancelling += 1;
+        }
+        let deadline_len = self.purge_deadline();
+        let deadline = self.inner.runtime.now().saturating_add(deadline_len);
+        let done = self.inner.runtime.signal();
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let calling = Arc::new(AtomicU64::new(0));
+        let job = {
+            let (spooler, id, slot, done) = (self.clone(), id.clone(), slot.clone(), done.clone());
+            let (failures, calling) = (failures.clone(), calling.clone());
+            Box::new(move || {
+                for (tid, t) in transports.iter() {
+                    calling.store(*tid, Ordering::Relaxed);
+                    let failure = match catch_unwind(AssertUnwindSafe(|| t.cancel(&id))) {
+                        Ok(Ok(())) => continue,
+                        Ok(Err(err)) => err.to_string(),
+                        Err(panic) => panic_message(&panic),
+                    };
+                    lock(&failures).push(format!("transport {tid}: {failure}"));
+                }
+                calling.store(0, Ordering::Relaxed);
+                spooler.cancel_done(&slot);
+                done.complete();
+            })
+        };
+        if self.inner.runtime.spawn(job).is_err() {
+            self.cancel_done(slot);
+            return Some(CancelOutcome {
+                failures: vec!["cancel skipped: no worker could be had".into()],
+            });
+        }
+        let answered = done.wait_until(deadline);
+        let mut failures = lock(&failures).clone();
+        if !answered {
+            let tid = calling.load(Ordering::Relaxed);
+            failures.push(format!(
+                "transport {tid}: cancel did not answer within {deadline_len:?}"
+            ));
+        }
+        Some(CancelOutcome { failures })
+    }
+
+    /// A cancel job ended: `end_send(false)` no longer counts as a cancellation.
+    fn cancel_done(&self, slot: &Slot) {
+        {
+            let entry = &mut *slot.lock();
+            entry.cancelling = entry.cancelling.saturating_sub(1);
+            self.inner.stores.note(entry);
+        }
+        self.inner.stores.sweep();
+    }
+
     fn flush_skipped(&self, id: &Arc<str>, mode: Mode, why: &str) {
         let mut events = self.events();
         events.push(|| Event {
@@ -773,6 +910,33 @@ fn unregister<T: Clone>(list: &Registered<T>, id: u64) -> Option<usize> {
     let left = next.len();
     *list = Arc::new(next);
     Some(left)
+}
+
+/// What an ABORT's cancellations came to.
+struct CancelOutcome {
+    /// The transports whose `cancel` failed, panicked or did not answer in time.
+    failures: Vec<String>,
+}
+
+impl CancelOutcome {
+    /// The decision event's detail.
+    fn detail(&self, release: Release) -> String {
+        let failures = self.failures.join("; ");
+        match (release, failures.is_empty()) {
+            (Release::Refused, true) => {
+                "a transfer is still in flight after every transport cancelled".into()
+            }
+            (Release::Refused, false) => {
+                format!("a transfer in flight could not be cancelled: {failures}")
+            }
+            (_, true) => "the transfers in flight were cancelled".into(),
+            (_, false) => format!("nothing left in flight, though {failures}"),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn duration_ns(d: Duration) -> u64 {

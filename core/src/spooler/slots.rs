@@ -48,6 +48,9 @@ pub(super) struct Entry {
     pub(super) waiter: Option<Arc<dyn Signal>>,
     /// The pending logoff comes from a refused final release.
     pub(super) deferred: bool,
+    /// ABORT cancel jobs running for the store: while one runs, a send that ends not sent
+    /// counts as cancelled.
+    pub(super) cancelling: u32,
     /// The sweep generation in which the store went idle, while it stays idle.
     idle_since: Option<u64>,
     /// Swept out of the index: whoever finds it looks the id up again.
@@ -64,6 +67,7 @@ impl Entry {
             },
             waiter: None,
             deferred: false,
+            cancelling: 0,
             idle_since: None,
             removed: false,
         }
@@ -72,7 +76,11 @@ impl Entry {
     /// No client, no logoff under way, nothing queued or in flight.
     fn is_idle(&self) -> bool {
         let s = &self.stats;
-        s.clients == 0 && s.pending.is_none() && self.waiter.is_none() && s.activity().is_empty()
+        s.clients == 0
+            && s.pending.is_none()
+            && self.waiter.is_none()
+            && self.cancelling == 0
+            && s.activity().is_empty()
     }
 }
 

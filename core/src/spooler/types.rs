@@ -10,11 +10,34 @@ use crate::decide::Decision;
 use crate::error::{Error, Result};
 use crate::flags::{Activity, FlushFlags, LogoffFlags, Mode};
 
-/// A transport provider as the spooler sees it: `IXPLogon::FlushQueues`.
+/// A transport provider as the spooler sees it: `IXPLogon::FlushQueues`, and, for a
+/// transport that can cancel a transfer in flight, `IXPLogon::TransportNotify` with
+/// `NOTIFY_CANCEL_MESSAGE`.
 pub trait Transport: Send + Sync {
     /// Flush the queues of `store_id`. An error (or a panic) is reported as a
     /// [`EventKind::FlushFailed`] event and does not stop the logoff.
     fn flush_queues(&self, store_id: &str, flags: FlushFlags) -> Result<()>;
+
+    /// Whether this transport can cancel its transfers in flight ([`cancel`](Transport::cancel)).
+    /// An ABORT cancels the store's transfers only when every registered transport can.
+    /// The default is false.
+    fn can_cancel(&self) -> bool {
+        false
+    }
+
+    /// Cancel every transfer of `store_id` this transport has in flight, reporting each
+    /// before returning: a send with [`end_send(store_id, false)`](crate::Spooler::end_send)
+    /// (the message goes back to the queue), a reception with
+    /// [`cancel_receive(store_id)`](crate::Spooler::cancel_receive) (the message stays at the
+    /// server and is delivered on a later logon). A report answered `MAPI_E_NOT_FOUND` means
+    /// the transfer ended meanwhile: nothing more to do. Called by an ABORT on a worker of
+    /// the spooler's runtime, with no lock held; an error, a panic, or no answer within the
+    /// spooler's deadline leaves what is still in flight counted as not cancellable, and
+    /// the ABORT refuses. The default cancels nothing and fails with `MAPI_E_NO_SUPPORT`.
+    fn cancel(&self, store_id: &str) -> Result<()> {
+        let _ = store_id;
+        Err(Error::NoSupport)
+    }
 }
 
 impl<F> Transport for F
@@ -46,11 +69,14 @@ pub enum EventKind {
     /// The machine registry could not be read, so the store counted as shared (`detail`
     /// says why). Nothing was deleted.
     RegistryUnreadable,
+    /// An ABORT cancelled a transfer in flight (`detail` says which: a send, back in the
+    /// queue, or a reception, left at the server).
+    Cancelled,
 }
 
 impl EventKind {
     /// The kind's name: `"decided"`, `"refused"`, `"released"`, `"release_deferred"`,
-    /// `"timed_out"`, `"flush_failed"`, `"undrained"`, `"registry_unreadable"`.
+    /// `"timed_out"`, `"flush_failed"`, `"undrained"`, `"registry_unreadable"`, `"cancelled"`.
     pub fn name(self) -> &'static str {
         match self {
             EventKind::Decided => "decided",
@@ -61,6 +87,7 @@ impl EventKind {
             EventKind::FlushFailed => "flush_failed",
             EventKind::Undrained => "undrained",
             EventKind::RegistryUnreadable => "registry_unreadable",
+            EventKind::Cancelled => "cancelled",
         }
     }
 }
@@ -88,7 +115,8 @@ pub type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
 /// A store's counters: its activity, its gates and the accounting of every message.
 ///
 /// At every moment `submitted == queued + sending + sent` and
-/// `receptions == receiving + received`: no message is ever dropped.
+/// `receptions == receiving + received + cancelled_receptions`: no message is ever dropped
+/// (a cancelled reception is still at the server).
 ///
 /// The spooler keeps a store's counters while it serves the store. A store released with
 /// nothing queued, in flight or pending is kept for a while, as it was, and then forgotten
@@ -111,6 +139,9 @@ pub struct StoreStats {
     pub receptions: u64,
     /// Messages received.
     pub received: u64,
+    /// Receptions cancelled in flight (by an ABORT): the messages stay at the server and
+    /// are delivered on a later logon.
+    pub cancelled_receptions: u64,
     /// What may start: new receptions, sends of queued messages, new submissions.
     pub allowed: Activity,
     /// Clients of this spooler holding the store open.
@@ -135,7 +166,8 @@ impl StoreStats {
 /// Options of a [`Spooler`](crate::Spooler).
 #[derive(Clone)]
 pub struct SpoolerOptions {
-    /// How long a PURGE waits for the store's release (default 30 s).
+    /// How long a PURGE waits for the store's release (default 30 s). The same deadline
+    /// bounds an ABORT's wait for the transports' `cancel` calls.
     pub purge_deadline: Duration,
     /// How long [`Spooler::close`](crate::Spooler::close) waits for open stores to drain (default 30 s).
     pub close_deadline: Duration,
