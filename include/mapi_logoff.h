@@ -114,6 +114,12 @@ typedef int32_t mapi_logoff_hresult;
 #define MAPI_LOGOFF_EVENT_REGISTRY_UNREADABLE 8
 
 /**
+ * Event kind: an ABORT cancelled a transfer in flight; `detail` says which (a send, back in
+ * the queue, or a reception, left at the server).
+ */
+#define MAPI_LOGOFF_EVENT_CANCELLED 9
+
+/**
  * `deadline_ms` of mapi_logoff_spooler_close: use the
  * spooler's close deadline (its option, 30 s unless set).
  */
@@ -190,7 +196,9 @@ typedef struct {
 
 /**
  * A store's counters, as `mapi_logoff_spooler_stats` reports them. At every moment
- * `submitted == queued + sending + sent` and `receptions == receiving + received`.
+ * `submitted == queued + sending + sent` and `receptions == receiving + received +
+ * cancelled receptions` (`mapi_logoff_spooler_cancelled_receptions`; this struct keeps its
+ * 0.2 layout).
  */
 typedef struct {
   /**
@@ -265,6 +273,22 @@ typedef mapi_logoff_hresult (*mapi_logoff_flush_queues_fn)(void *ctx,
  * free `ctx` here rather than after that call. It must not call into the library.
  */
 typedef void (*mapi_logoff_free_fn)(void *ctx);
+
+/**
+ * IXPLogon::TransportNotify(NOTIFY_CANCEL_MESSAGE) for every transfer of `store_id` (valid
+ * until the callback returns) that the transport has in flight (see
+ * `mapi_logoff_spooler_add_transport_ex`). Report each cancelled transfer before returning:
+ * a send with `mapi_logoff_spooler_end_send(spooler, store_id, false)` (the message goes back
+ * to the queue), a reception with `mapi_logoff_spooler_cancel_receive(spooler, store_id)` (the
+ * message stays at the server, to be delivered on a later logon); MAPI_E_NOT_FOUND from
+ * either means the transfer ended meanwhile. Return S_OK, or a failing HRESULT: a failure,
+ * or no answer within the spooler's deadline (the PURGE deadline), leaves what is still in
+ * flight counted as not cancellable, and the ABORT refuses. Called by an ABORT of a store
+ * with transfers in flight when every registered transport has a cancel callback, on a
+ * thread of the library's own while the ABORT's caller waits, with no lock of the library
+ * held.
+ */
+typedef mapi_logoff_hresult (*mapi_logoff_cancel_fn)(void *ctx, const char *store_id);
 
 /**
  * One event of a spooler, as a subscriber receives it.
@@ -680,7 +704,8 @@ const char *mapi_logoff_error_message(mapi_logoff_hresult hresult);
 
 /**
  * The name of a MAPI_LOGOFF_EVENT_* kind: "decided", "refused", "released",
- * "release_deferred", "timed_out", "flush_failed", "undrained", "registry_unreadable"; NULL
+ * "release_deferred", "timed_out", "flush_failed", "undrained", "registry_unreadable",
+ * "cancelled"; NULL
  * for any other value.
  * Static. Thread-safe.
  */
@@ -824,6 +849,24 @@ mapi_logoff_hresult mapi_logoff_spooler_end_receive(mapi_logoff_spooler *spooler
                                                     const char *store_id);
 
 /**
+ * An ABORT's cancel (or the transport's own choice) stopped a reception in flight: the
+ * message stays at the server, to be delivered on a later logon, and is counted by
+ * `mapi_logoff_spooler_cancelled_receptions`. MAPI_E_NOT_FOUND when no reception is in flight
+ * (it ended meanwhile). May release a store whose logoff waited for it to drain.
+ */
+mapi_logoff_hresult mapi_logoff_spooler_cancel_receive(mapi_logoff_spooler *spooler,
+                                                       const char *store_id);
+
+/**
+ * Writes the number of the store's receptions cancelled in flight to `*count` (required); 0
+ * for a store never mentioned. With `mapi_logoff_spooler_stats`:
+ * `receptions == receiving + received + cancelled receptions`.
+ */
+mapi_logoff_hresult mapi_logoff_spooler_cancelled_receptions(const mapi_logoff_spooler *spooler,
+                                                             const char *store_id,
+                                                             uint64_t *count);
+
+/**
  * Writes the store's activity (LOGOFF_INBOUND | LOGOFF_OUTBOUND | LOGOFF_OUTBOUND_QUEUE; 0 for
  * a store never mentioned) to `*activity` (required).
  */
@@ -850,6 +893,22 @@ mapi_logoff_hresult mapi_logoff_spooler_add_transport(mapi_logoff_spooler *spool
                                                       void *ctx,
                                                       mapi_logoff_free_fn free_ctx,
                                                       uint64_t *id);
+
+/**
+ * Registers a transport that may be able to cancel its transfers in flight: as
+ * mapi_logoff_spooler_add_transport, plus `cancel` (optional; NULL means the transport cannot
+ * cancel). An ABORT of a store with a transfer in flight, which refuses otherwise, calls every
+ * transport's `cancel(ctx, store_id)` when every registered transport has one; if nothing is
+ * in flight once they returned (within the spooler's deadline), the ABORT logs the store off
+ * (out_flags LOGOFF_COMPLETE, with LOGOFF_OUTBOUND_QUEUE when messages wait, cancelled sends
+ * among them) and returns. `flush_queues` is required.
+ */
+mapi_logoff_hresult mapi_logoff_spooler_add_transport_ex(mapi_logoff_spooler *spooler,
+                                                         mapi_logoff_flush_queues_fn flush_queues,
+                                                         mapi_logoff_cancel_fn cancel,
+                                                         void *ctx,
+                                                         mapi_logoff_free_fn free_ctx,
+                                                         uint64_t *id);
 
 /**
  * Unregisters a transport: no new flush_queues call starts (one under way finishes), and its

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use mapi_logoff::{Error, Event, EventKind, FlushFlags, Result, Subscriber, Support, Transport};
 
 use crate::consts::{
-    MAPI_LOGOFF_EVENT_DECIDED, MAPI_LOGOFF_EVENT_FLUSH_FAILED, MAPI_LOGOFF_EVENT_REFUSED,
-    MAPI_LOGOFF_EVENT_REGISTRY_UNREADABLE, MAPI_LOGOFF_EVENT_RELEASE_DEFERRED,
-    MAPI_LOGOFF_EVENT_RELEASED, MAPI_LOGOFF_EVENT_TIMED_OUT, MAPI_LOGOFF_EVENT_UNDRAINED,
+    MAPI_LOGOFF_EVENT_CANCELLED, MAPI_LOGOFF_EVENT_DECIDED, MAPI_LOGOFF_EVENT_FLUSH_FAILED,
+    MAPI_LOGOFF_EVENT_REFUSED, MAPI_LOGOFF_EVENT_REGISTRY_UNREADABLE,
+    MAPI_LOGOFF_EVENT_RELEASE_DEFERRED, MAPI_LOGOFF_EVENT_RELEASED, MAPI_LOGOFF_EVENT_TIMED_OUT,
+    MAPI_LOGOFF_EVENT_UNDRAINED,
 };
 use crate::decide::mapi_logoff_decision;
 use crate::types::{mapi_logoff_hresult, mapi_logoff_ulong};
@@ -41,6 +42,21 @@ pub type mapi_logoff_flush_queues_fn = Option<
         flush_flags: mapi_logoff_ulong,
     ) -> mapi_logoff_hresult,
 >;
+
+/// IXPLogon::TransportNotify(NOTIFY_CANCEL_MESSAGE) for every transfer of `store_id` (valid
+/// until the callback returns) that the transport has in flight (see
+/// `mapi_logoff_spooler_add_transport_ex`). Report each cancelled transfer before returning:
+/// a send with `mapi_logoff_spooler_end_send(spooler, store_id, false)` (the message goes back
+/// to the queue), a reception with `mapi_logoff_spooler_cancel_receive(spooler, store_id)` (the
+/// message stays at the server, to be delivered on a later logon); MAPI_E_NOT_FOUND from
+/// either means the transfer ended meanwhile. Return S_OK, or a failing HRESULT: a failure,
+/// or no answer within the spooler's deadline (the PURGE deadline), leaves what is still in
+/// flight counted as not cancellable, and the ABORT refuses. Called by an ABORT of a store
+/// with transfers in flight when every registered transport has a cancel callback, on a
+/// thread of the library's own while the ABORT's caller waits, with no lock of the library
+/// held.
+pub type mapi_logoff_cancel_fn =
+    Option<unsafe extern "C" fn(ctx: *mut c_void, store_id: *const c_char) -> mapi_logoff_hresult>;
 
 /// An event subscriber (see `mapi_logoff_spooler_subscribe`). `event` and its strings are
 /// valid until the callback returns. Runs on the thread that caused the event, with no lock of
@@ -162,10 +178,13 @@ impl Support for CSupport {
     }
 }
 
-/// A Transport made of a C callback.
+/// A Transport made of C callbacks.
 pub(crate) struct CTransport {
     pub(crate) callback:
         unsafe extern "C" fn(*mut c_void, *const c_char, mapi_logoff_ulong) -> mapi_logoff_hresult,
+    /// The transport can cancel its transfers in flight.
+    pub(crate) cancel:
+        Option<unsafe extern "C" fn(*mut c_void, *const c_char) -> mapi_logoff_hresult>,
     pub(crate) ctx: Ctx,
 }
 
@@ -175,6 +194,17 @@ impl Transport for CTransport {
         // SAFETY: the caller's function with its own ctx; `id` outlives the call.
         let hr = unsafe { (self.callback)(self.ctx.ptr(), id.as_ptr(), flags.bits()) };
         from_callback(hr)
+    }
+
+    fn can_cancel(&self) -> bool {
+        self.cancel.is_some()
+    }
+
+    fn cancel(&self, store_id: &str) -> Result<()> {
+        let cancel = self.cancel.ok_or(Error::NoSupport)?;
+        let id = c_string(store_id);
+        // SAFETY: the caller's function with its own ctx; `id` outlives the call.
+        from_callback(unsafe { cancel(self.ctx.ptr(), id.as_ptr()) })
     }
 }
 
@@ -189,11 +219,12 @@ pub(crate) fn event_kind(kind: EventKind) -> u32 {
         EventKind::FlushFailed => MAPI_LOGOFF_EVENT_FLUSH_FAILED,
         EventKind::Undrained => MAPI_LOGOFF_EVENT_UNDRAINED,
         EventKind::RegistryUnreadable => MAPI_LOGOFF_EVENT_REGISTRY_UNREADABLE,
+        EventKind::Cancelled => MAPI_LOGOFF_EVENT_CANCELLED,
     }
 }
 
 /// Every event kind, in the order of their C values (1, 2, ...).
-pub(crate) const EVENT_KINDS: [EventKind; 8] = [
+pub(crate) const EVENT_KINDS: [EventKind; 9] = [
     EventKind::Decided,
     EventKind::Refused,
     EventKind::Released,
@@ -202,6 +233,7 @@ pub(crate) const EVENT_KINDS: [EventKind; 8] = [
     EventKind::FlushFailed,
     EventKind::Undrained,
     EventKind::RegistryUnreadable,
+    EventKind::Cancelled,
 ];
 
 /// A subscriber made of a C callback.

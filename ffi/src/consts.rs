@@ -177,6 +177,9 @@ pub const MAPI_LOGOFF_EVENT_FLUSH_FAILED: u32 = 6;
 pub const MAPI_LOGOFF_EVENT_UNDRAINED: u32 = 7;
 /// The machine registry could not be read, so the store counted as shared.
 pub const MAPI_LOGOFF_EVENT_REGISTRY_UNREADABLE: u32 = 8;
+/// Event kind: an ABORT cancelled a transfer in flight; `detail` says which (a send, back in
+/// the queue, or a reception, left at the server).
+pub const MAPI_LOGOFF_EVENT_CANCELLED: u32 = 9;
 
 /// `deadline_ms` of mapi_logoff_spooler_close: use the
 /// spooler's close deadline (its option, 30 s unless set).

@@ -127,7 +127,8 @@ pub extern "C" fn mapi_logoff_error_message(hresult: mapi_logoff_hresult) -> *co
 }
 
 /// The name of a MAPI_LOGOFF_EVENT_* kind: "decided", "refused", "released",
-/// "release_deferred", "timed_out", "flush_failed", "undrained", "registry_unreadable"; NULL
+/// "release_deferred", "timed_out", "flush_failed", "undrained", "registry_unreadable",
+/// "cancelled"; NULL
 /// for any other value.
 /// Static. Thread-safe.
 #[unsafe(no_mangle)]
@@ -182,7 +183,7 @@ mod tests {
             assert_eq!(text(mapi_logoff_event_kind_name(event_kind(k))), k.name());
         }
         assert!(mapi_logoff_event_kind_name(0).is_null());
-        assert!(mapi_logoff_event_kind_name(9).is_null());
+        assert!(mapi_logoff_event_kind_name(10).is_null());
     }
 
     #[test]

@@ -10,8 +10,8 @@ use mapi_logoff::{Error, Result, Spooler, SpoolerOptions, StoreStats};
 
 use crate::boundary::{ArcHandle, arg_bytes, arg_out, arg_str, hresult, opt_out};
 use crate::callbacks::{
-    CTransport, Ctx, mapi_logoff_event_fn, mapi_logoff_flush_queues_fn, mapi_logoff_free_fn,
-    subscriber,
+    CTransport, Ctx, mapi_logoff_cancel_fn, mapi_logoff_event_fn, mapi_logoff_flush_queues_fn,
+    mapi_logoff_free_fn, subscriber,
 };
 use crate::consts::MAPI_LOGOFF_DEADLINE_DEFAULT;
 use crate::store::mapi_logoff_store;
@@ -35,7 +35,9 @@ pub struct mapi_logoff_spooler {
 impl ArcHandle for mapi_logoff_spooler {}
 
 /// A store's counters, as `mapi_logoff_spooler_stats` reports them. At every moment
-/// `submitted == queued + sending + sent` and `receptions == receiving + received`.
+/// `submitted == queued + sending + sent` and `receptions == receiving + received +
+/// cancelled receptions` (`mapi_logoff_spooler_cancelled_receptions`; this struct keeps its
+/// 0.2 layout).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct mapi_logoff_store_stats {
@@ -384,6 +386,35 @@ pub unsafe extern "C" fn mapi_logoff_spooler_end_receive(
     with_store_id(spooler, store_id, |sp, id| sp.end_receive(id))
 }
 
+/// An ABORT's cancel (or the transport's own choice) stopped a reception in flight: the
+/// message stays at the server, to be delivered on a later logon, and is counted by
+/// `mapi_logoff_spooler_cancelled_receptions`. MAPI_E_NOT_FOUND when no reception is in flight
+/// (it ended meanwhile). May release a store whose logoff waited for it to drain.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mapi_logoff_spooler_cancel_receive(
+    spooler: *mut mapi_logoff_spooler,
+    store_id: *const c_char,
+) -> mapi_logoff_hresult {
+    with_store_id(spooler, store_id, |sp, id| sp.cancel_receive(id))
+}
+
+/// Writes the number of the store's receptions cancelled in flight to `*count` (required); 0
+/// for a store never mentioned. With `mapi_logoff_spooler_stats`:
+/// `receptions == receiving + received + cancelled receptions`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mapi_logoff_spooler_cancelled_receptions(
+    spooler: *const mapi_logoff_spooler,
+    store_id: *const c_char,
+    count: *mut u64,
+) -> mapi_logoff_hresult {
+    with_store_id(spooler, store_id, |sp, id| {
+        // SAFETY: the header's pointer contract.
+        let count = unsafe { arg_out(count) }?;
+        *count = sp.stats(id)?.cancelled_receptions;
+        Ok(())
+    })
+}
+
 /// Writes the store's activity (LOGOFF_INBOUND | LOGOFF_OUTBOUND | LOGOFF_OUTBOUND_QUEUE; 0 for
 /// a store never mentioned) to `*activity` (required).
 #[unsafe(no_mangle)]
@@ -428,10 +459,31 @@ pub unsafe extern "C" fn mapi_logoff_spooler_add_transport(
     free_ctx: mapi_logoff_free_fn,
     id: *mut u64,
 ) -> mapi_logoff_hresult {
+    // SAFETY: the same contract, with no cancel callback.
+    unsafe { mapi_logoff_spooler_add_transport_ex(spooler, flush_queues, None, ctx, free_ctx, id) }
+}
+
+/// Registers a transport that may be able to cancel its transfers in flight: as
+/// mapi_logoff_spooler_add_transport, plus `cancel` (optional; NULL means the transport cannot
+/// cancel). An ABORT of a store with a transfer in flight, which refuses otherwise, calls every
+/// transport's `cancel(ctx, store_id)` when every registered transport has one; if nothing is
+/// in flight once they returned (within the spooler's deadline), the ABORT logs the store off
+/// (out_flags LOGOFF_COMPLETE, with LOGOFF_OUTBOUND_QUEUE when messages wait, cancelled sends
+/// among them) and returns. `flush_queues` is required.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mapi_logoff_spooler_add_transport_ex(
+    spooler: *mut mapi_logoff_spooler,
+    flush_queues: mapi_logoff_flush_queues_fn,
+    cancel: mapi_logoff_cancel_fn,
+    ctx: *mut c_void,
+    free_ctx: mapi_logoff_free_fn,
+    id: *mut u64,
+) -> mapi_logoff_hresult {
     with_spooler(spooler, |sp| {
         let callback = flush_queues.ok_or(Error::InvalidParameter)?;
         let transport = CTransport {
             callback,
+            cancel,
             ctx: Ctx::new(ctx, free_ctx),
         };
         let new_id = sp.add_transport(Arc::new(transport));

@@ -176,12 +176,14 @@ static void error_and_event_texts(void) {
     CHECK(strcmp(mapi_logoff_error_name(FOREIGN_HRESULT), "UNKNOWN") == 0);
     CHECK(strncmp(mapi_logoff_error_message(1), "UNKNOWN", 7) == 0);
     const char *kinds[] = {NULL, "decided", "refused", "released", "release_deferred",
-                           "timed_out", "flush_failed", "undrained", "registry_unreadable"};
-    for (uint32_t k = 1; k <= 8; k++)
+                           "timed_out", "flush_failed", "undrained", "registry_unreadable",
+                           "cancelled"};
+    for (uint32_t k = 1; k <= 9; k++)
         CHECK(mapi_logoff_event_kind_name(k) && strcmp(mapi_logoff_event_kind_name(k), kinds[k]) == 0);
     CHECK(mapi_logoff_event_kind_name(MAPI_LOGOFF_EVENT_REGISTRY_UNREADABLE) != NULL);
     CHECK(mapi_logoff_event_kind_name(0) == NULL);
-    CHECK(mapi_logoff_event_kind_name(9) == NULL);
+    CHECK(mapi_logoff_event_kind_name(MAPI_LOGOFF_EVENT_CANCELLED) != NULL);
+    CHECK(mapi_logoff_event_kind_name(10) == NULL);
 }
 
 /* ------------------------------------------------------------------------------------------
