@@ -64,9 +64,11 @@ fn failure(py: Python<'_>, err: PyErr, callback: &Py<PyAny>) -> Error {
     }
 }
 
-/// A transport: an object's `flush_queues(store_id, flags)` method, or a callable.
+/// A transport: an object's `flush_queues(store_id, flags)` method, or a callable; an
+/// object with a `cancel(store_id)` method as well can cancel its transfers in flight.
 pub struct PyTransport {
     flush_queues: Py<PyAny>,
+    cancel: Option<Py<PyAny>>,
 }
 
 impl PyTransport {
@@ -81,8 +83,13 @@ impl PyTransport {
                 ));
             }
         };
+        let cancel = match obj.getattr_opt("cancel")? {
+            Some(method) if method.is_callable() => Some(method.unbind()),
+            _ => None,
+        };
         Ok(PyTransport {
             flush_queues: flush_queues.unbind(),
+            cancel,
         })
     }
 }
@@ -97,6 +104,24 @@ impl Transport for PyTransport {
                 .map_err(|err| failure(py, err, &self.flush_queues))
         })
         // The interpreter is shutting down: no Python code can run.
+        .unwrap_or(Err(Error::CallFailed))
+    }
+
+    fn can_cancel(&self) -> bool {
+        self.cancel.is_some()
+    }
+
+    fn cancel(&self, store_id: &str) -> mapi_logoff::Result<()> {
+        let Some(cancel) = &self.cancel else {
+            return Err(Error::NoSupport);
+        };
+        attach(|py| {
+            cancel
+                .call1(py, (store_id,))
+                .map(drop)
+                .map_err(|err| failure(py, err, cancel))
+        })
+        // The interpreter is shutting down: the transfer counts as not cancellable.
         .unwrap_or(Err(Error::CallFailed))
     }
 }

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 use mapi_logoff::{
     Activity, CloseReport, Decision, Event, FlushFlags, LogoffFlags, Mode, StoreStats,
 };
+use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyList, PyString};
+use pyo3::types::{PyBool, PyList, PyString, PyTuple};
 
 use crate::errors::to_pyerr;
 
@@ -233,7 +234,8 @@ pub fn event<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyAny>> {
 
 /// A `StoreStats`.
 pub fn stats<'py>(py: Python<'py>, s: &StoreStats) -> PyResult<Bound<'py, PyAny>> {
-    stats_type(py)?.call1((
+    // More fields than a Rust tuple converts: the counters as one list of arguments.
+    let counters = [
         s.queued,
         s.sending,
         s.receiving,
@@ -241,12 +243,18 @@ pub fn stats<'py>(py: Python<'py>, s: &StoreStats) -> PyResult<Bound<'py, PyAny>
         s.sent,
         s.receptions,
         s.received,
-        logoff_flags(py, s.allowed.bits())?,
-        logoff_flags(py, s.activity().bits())?,
-        s.clients,
-        s.released,
-        mode(py, s.pending)?,
-    ))
+        s.cancelled_receptions,
+    ];
+    let mut args: Vec<Bound<'py, PyAny>> = counters
+        .iter()
+        .map(|n| n.into_bound_py_any(py))
+        .collect::<PyResult<_>>()?;
+    args.push(logoff_flags(py, s.allowed.bits())?);
+    args.push(logoff_flags(py, s.activity().bits())?);
+    args.push(s.clients.into_bound_py_any(py)?);
+    args.push(s.released.into_bound_py_any(py)?);
+    args.push(mode(py, s.pending)?);
+    stats_type(py)?.call1(PyTuple::new(py, args)?)
 }
 
 /// A `CloseReport`.

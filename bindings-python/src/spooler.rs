@@ -113,6 +113,13 @@ impl PySpooler {
         ok(py, self.inner.end_receive(&store_id.0))
     }
 
+    /// A reception in flight was cancelled (a transport's `cancel`): the message stays at
+    /// the server, to be delivered on a later logon. `NotFoundError` when no reception is
+    /// in flight.
+    fn cancel_receive(&self, py: Python<'_>, store_id: Name) -> PyResult<()> {
+        ok(py, self.inner.cancel_receive(&store_id.0))
+    }
+
     /// The store's activity `A` (INBOUND, OUTBOUND, OUTBOUND_QUEUE).
     fn activity<'py>(&self, py: Python<'py>, store_id: Name) -> PyResult<Bound<'py, PyAny>> {
         let activity = ok(py, self.inner.activity(&store_id.0))?;
@@ -131,7 +138,8 @@ impl PySpooler {
     }
 
     /// Registers a transport (an object with `flush_queues(store_id, flags)`, or a
-    /// callable): PURGE calls it. Returns its id.
+    /// callable): PURGE calls it. An object with a `cancel(store_id)` method too can cancel
+    /// its transfers in flight: an ABORT calls it when every transport can. Returns its id.
     fn add_transport(&self, transport: &Bound<'_, PyAny>) -> PyResult<u64> {
         let transport = PyTransport::new(transport)?;
         Ok(self.inner.add_transport(Arc::new(transport)))

@@ -22,10 +22,23 @@ _Seconds: TypeAlias = float | int | datetime.timedelta
 class _TransportObject(Protocol):
     def flush_queues(self, store_id: str, flags: FlushFlags, /) -> object: ...
 
-_Transport: TypeAlias = _TransportObject | Callable[[str, FlushFlags], object]
-"""An object with ``flush_queues(store_id, flags)``, or such a callable. Raising a
-``MapiError`` fails with its HRESULT, anything else with ``MAPI_E_CALL_FAILED``; either way
-the spooler reports a ``"flush_failed"`` event and the logoff goes on."""
+class _CancellableTransportObject(Protocol):
+    def flush_queues(self, store_id: str, flags: FlushFlags, /) -> object: ...
+    def cancel(self, store_id: str, /) -> object:
+        """Cancel this transport's transfers of ``store_id`` in flight, each reported before
+        returning: ``spooler.end_send(store_id, False)`` for a send (back in the queue),
+        ``spooler.cancel_receive(store_id)`` for a reception (left at the server). Runs on a
+        worker thread while the ABORT's caller waits, up to the spooler's PURGE deadline;
+        raising, or not returning in time, makes the ABORT refuse if a transfer is still in
+        flight."""
+
+_Transport: TypeAlias = (
+    _TransportObject | _CancellableTransportObject | Callable[[str, FlushFlags], object]
+)
+"""An object with ``flush_queues(store_id, flags)`` (and optionally ``cancel(store_id)``),
+or such a callable. Raising a ``MapiError`` fails with its HRESULT, anything else with
+``MAPI_E_CALL_FAILED``; a failed flush is a ``"flush_failed"`` event and the logoff goes on,
+a failed cancel makes an ABORT with a transfer still in flight refuse."""
 
 class _Support(Protocol):
     """A caller-supplied Support (``IMAPISupport``). ``activity()`` is optional."""
@@ -116,6 +129,7 @@ class Spooler:
     def end_send(self, store_id: str, sent: bool = True) -> None: ...
     def begin_receive(self, store_id: str) -> None: ...
     def end_receive(self, store_id: str) -> None: ...
+    def cancel_receive(self, store_id: str) -> None: ...
     def activity(self, store_id: str) -> LogoffFlags: ...
     def stats(self, store_id: str) -> StoreStats: ...
     def store_ids(self) -> list[str]: ...

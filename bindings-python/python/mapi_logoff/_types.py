@@ -78,7 +78,8 @@ class Event:
 
     kind: str
     """``"decided"``, ``"refused"``, ``"released"``, ``"release_deferred"``,
-    ``"timed_out"``, ``"flush_failed"``, ``"undrained"`` or ``"registry_unreadable"``."""
+    ``"timed_out"``, ``"flush_failed"``, ``"undrained"``, ``"registry_unreadable"`` or
+    ``"cancelled"`` (an ABORT cancelled a transfer in flight)."""
     store_id: str
     mode: LogoffFlags | None
     """The input mode of the logoff this event belongs to (one mode flag)."""
@@ -87,13 +88,14 @@ class Event:
     decision: Decision | None
     """The decision, for ``"decided"`` and ``"refused"``."""
     detail: str | None
-    """How a release came about, or which transport failed and how."""
+    """How a release came about, which transport failed and how, or what was cancelled."""
 
 
 @dataclass(frozen=True)
 class StoreStats:
     """A store's counters. Always ``submitted == queued + sending + sent`` and
-    ``receptions == receiving + received``: no message is ever dropped."""
+    ``receptions == receiving + received + cancelled_receptions``: no message is ever
+    dropped."""
 
     queued: int
     sending: int
@@ -102,6 +104,8 @@ class StoreStats:
     sent: int
     receptions: int
     received: int
+    cancelled_receptions: int
+    """Receptions cancelled in flight by an ABORT: the messages stay at the server."""
     allowed: LogoffFlags
     """The open gates: INBOUND receptions, OUTBOUND sends, OUTBOUND_QUEUE submissions."""
     activity: LogoffFlags
