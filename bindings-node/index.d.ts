@@ -22,11 +22,16 @@ export declare class NativeSpooler {
   endSend(storeId: string, sent: boolean): void
   beginReceive(storeId: string): void
   endReceive(storeId: string): void
+  cancelReceive(storeId: string): void
   activity(storeId: string): number
   stats(storeId: string): StoreStats
   storeIds(): Array<string>
-  /** Registers the JS adapter `(storeId, flushFlags, token) => void` of one transport. */
-  addTransport(adapter: (storeId: string, flushFlags: number, token: number) => void): number
+  /**
+   * Registers the JS adapters of one transport: `(storeId, flushFlags, token) => void`
+   * for its flushQueues and, for a transport that can cancel, `(storeId, 0, token) =>
+   * void` for its cancel.
+   */
+  addTransport(adapter: (storeId: string, flushFlags: number, token: number) => void, cancelAdapter?: (storeId: string, flushFlags: number, token: number) => void): number
   removeTransport(id: number): boolean
   /** Registers the JS adapter of one subscriber; events are posted to it in order. */
   subscribe(adapter: (event: Event) => void): number
@@ -103,7 +108,7 @@ export interface Decision {
 export interface Event {
   /**
    * `decided`, `refused`, `released`, `release_deferred`, `timed_out`, `flush_failed`,
-   * `undrained`.
+   * `undrained`, `registry_unreadable`, `cancelled`.
    */
   kind: string
   storeId: string
@@ -115,7 +120,7 @@ export interface Event {
 }
 
 /**
- * The adapter's answer to flush call `token`: `hresult` 0 for success, else the
+ * The adapter's answer to flush (or cancel) call `token`: `hresult` 0 for success, else the
  * HRESULT to report. False when nobody waits for it any more (a Promise that settled
  * after a synchronous logoff returned, or after the wait gave up).
  */
@@ -186,7 +191,7 @@ export declare function storeSetStrict(handle: number, strict: boolean): void
 
 /**
  * A store's counters (`submitted == queued + sending + sent`,
- * `receptions == receiving + received`).
+ * `receptions == receiving + received + cancelled_receptions`).
  */
 export interface StoreStats {
   queued: number
@@ -196,6 +201,8 @@ export interface StoreStats {
   sent: number
   receptions: number
   received: number
+  /** Receptions cancelled in flight by an ABORT: the messages stay at the server. */
+  cancelledReceptions: number
   allowed: number
   activity: number
   clients: number

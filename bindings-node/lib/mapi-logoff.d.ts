@@ -100,7 +100,10 @@ export interface SpoolerOptions {
   runtimeDir?: string
 }
 
-/** A store's counters: `submitted == queued + sending + sent`, `receptions == receiving + received`. */
+/**
+ * A store's counters: `submitted == queued + sending + sent`,
+ * `receptions == receiving + received + cancelledReceptions`.
+ */
 export interface StoreStats {
   queued: number
   sending: number
@@ -109,6 +112,8 @@ export interface StoreStats {
   sent: number
   receptions: number
   received: number
+  /** Receptions cancelled in flight by an ABORT: the messages stay at the server. */
+  cancelledReceptions: number
   /** What may start: `LogoffFlags.INBOUND | OUTBOUND | OUTBOUND_QUEUE` bits. */
   allowed: number
   /** The activity: `LogoffFlags.INBOUND | OUTBOUND | OUTBOUND_QUEUE` bits. */
@@ -130,6 +135,7 @@ export type EventKind =
   | 'flush_failed'
   | 'undrained'
   | 'registry_unreadable'
+  | 'cancelled'
 
 /** One thing that happened to a store. */
 export interface LogoffEvent {
@@ -141,11 +147,15 @@ export interface LogoffEvent {
   outFlags: number
   /** The decision, for `decided` and `refused`. */
   decision: Decision | null
-  /** How a release came about, which transport failed and how, … */
+  /** How a release came about, which transport failed and how, what was cancelled, … */
   detail: string | null
 }
 
-/** A transport provider: PURGE calls its flushQueues (IXPLogon::FlushQueues). */
+/**
+ * A transport provider: PURGE calls its flushQueues (IXPLogon::FlushQueues); an ABORT of a
+ * store with transfers in flight calls its cancel, if it has one and every transport does
+ * (IXPLogon::TransportNotify with NOTIFY_CANCEL_MESSAGE).
+ */
 export interface Transport {
   /**
    * Flush the queues of `storeId`. Throw (or reject with) a MapiError to fail with its
@@ -153,6 +163,16 @@ export interface Transport {
    * as a process warning. Either way the logoff goes on.
    */
   flushQueues(storeId: string, flushFlags: number): void | Promise<void>
+  /**
+   * Optional: cancel this transport's transfers of `storeId` in flight, reporting each
+   * before returning (or before the Promise settles): `spooler.endSend(storeId, false)` for
+   * a send (back in the queue), `spooler.cancelReceive(storeId)` for a reception (left at
+   * the server). Throwing, rejecting or not settling within the spooler's PURGE deadline
+   * makes an ABORT with a transfer still in flight refuse. Runs on the JS thread, so only
+   * the *Async forms (logoffTransportsAsync, releaseAsync) can wait for it: a synchronous
+   * ABORT on the JS thread refuses (MAPI_E_BUSY in the refusal's detail).
+   */
+  cancel?(storeId: string): void | Promise<void>
 }
 
 export type FlushQueuesFunction = (storeId: string, flushFlags: number) => void | Promise<void>
@@ -177,6 +197,8 @@ export declare class Spooler {
   endSend(storeId: string, sent?: boolean): void
   beginReceive(storeId: string): void
   endReceive(storeId: string): void
+  /** A reception in flight was cancelled: the message stays at the server. */
+  cancelReceive(storeId: string): void
   activity(storeId: string): number
   stats(storeId: string): StoreStats
   storeIds(): string[]

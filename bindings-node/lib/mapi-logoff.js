@@ -255,12 +255,12 @@ function isThenable(value) {
 }
 
 /**
- * The adapter that the native module calls for one transport: it runs
- * `flushQueues(storeId, flushFlags)` (awaiting a returned Promise) and answers the
+ * The adapter that the native module calls for one transport method: it runs
+ * `flushQueues(storeId, flushFlags)` or `cancel(storeId)` (awaiting a returned Promise) and answers the
  * native call with an HRESULT: 0, the code of a thrown MapiError, or CALL_FAILED for
  * anything else thrown, which is also reported as a process warning.
  */
-function transportAdapter(flushQueues, receiver) {
+function transportAdapter(method, receiver, name) {
   return (storeId, flushFlags, token) => {
     const finish = (failed, err) => {
       let hresult = 0
@@ -269,11 +269,12 @@ function transportAdapter(flushQueues, receiver) {
       }
       const heard = native.flushDone(token, hresult)
       if (failed && (!(err instanceof MapiError) || !heard)) {
-        warnCallback('transport flushQueues', err)
+        warnCallback(`transport ${name}`, err)
       }
     }
     try {
-      const result = flushQueues.call(receiver, storeId, flushFlags)
+      const result =
+        name === 'cancel' ? method.call(receiver, storeId) : method.call(receiver, storeId, flushFlags)
       if (isThenable(result)) {
         result.then(
           () => finish(false),
@@ -529,6 +530,15 @@ class Spooler {
     call(() => this.#native.endReceive(storeId))
   }
 
+  /**
+   * A reception in flight was cancelled (a transport's cancel): the message stays at the
+   * server, to be delivered on a later logon. MAPI_E_NOT_FOUND when none is in flight.
+   */
+  cancelReceive(storeId) {
+    checkName('storeId', storeId)
+    call(() => this.#native.cancelReceive(storeId))
+  }
+
   /** The store's activity: LogoffFlags.INBOUND | OUTBOUND | OUTBOUND_QUEUE bits. */
   activity(storeId) {
     checkName('storeId', storeId)
@@ -549,7 +559,9 @@ class Spooler {
 
   /**
    * Registers a transport: an object with a `flushQueues(storeId, flushFlags)` method,
-   * or that function itself. Returns the transport's id.
+   * or that function itself. An object with a `cancel(storeId)` method as well can cancel
+   * its transfers in flight: an ABORT calls it when every transport can. Returns the
+   * transport's id.
    */
   addTransport(transport) {
     let flushQueues
@@ -562,7 +574,13 @@ class Spooler {
         `transport must be an object with a flushQueues(storeId, flushFlags) method, or a function; got ${describe(transport)}`,
       )
     }
-    return call(() => this.#native.addTransport(transportAdapter(flushQueues, transport)))
+    const cancel =
+      transport !== null && typeof transport === 'object' && typeof transport.cancel === 'function'
+        ? transportAdapter(transport.cancel, transport, 'cancel')
+        : undefined
+    return call(() =>
+      this.#native.addTransport(transportAdapter(flushQueues, transport, 'flushQueues'), cancel),
+    )
   }
 
   /** Unregisters a transport; false if there was none with that id. */

@@ -11,7 +11,10 @@
 //! answer would deadlock: the call is posted without waiting and runs once the
 //! synchronous call has returned. (Called on the JS thread itself, which the core does
 //! only when it cannot start a thread, the adapter is called directly.) Subscribers are
-//! always posted, never called directly.
+//! always posted, never called directly. A transport's `cancel` (an ABORT's) goes the same
+//! way, except that it is never posted without waiting: while the JS thread is blocked in a
+//! synchronous call it cannot run, and the cancel fails at once with `MAPI_E_BUSY` (the
+//! ABORT then refuses; the `*Async` forms can cancel).
 
 pub mod bench;
 
@@ -292,7 +295,7 @@ fn forget_token(token: u32) {
     pending().remove(&token);
 }
 
-/// The adapter's answer to flush call `token`: `hresult` 0 for success, else the
+/// The adapter's answer to flush (or cancel) call `token`: `hresult` 0 for success, else the
 /// HRESULT to report. False when nobody waits for it any more (a Promise that settled
 /// after a synchronous logoff returned, or after the wait gave up).
 #[napi(catch_unwind)]
@@ -310,15 +313,37 @@ fn flush_result(hresult: u32) -> ml::Result<()> {
     }
 }
 
-/// `(store_id, flush_flags, token)`: the arguments of the JS adapter.
+/// `(store_id, flush_flags, token)`: the arguments of the JS adapter (a cancel adapter
+/// gets 0 for the flags).
 type FlushArgs = (String, u32, u32);
 type FlushTsfn =
     ThreadsafeFunction<FlushArgs, UnknownReturnValue, FnArgs<FlushArgs>, Status, false, true>;
 
-/// A JS transport as the core sees it.
-struct JsTransport {
+/// One JS adapter, to post to the JS thread or to call on it.
+struct JsCallback {
     posted: FlushTsfn,
     direct: FunctionRef<FnArgs<FlushArgs>, UnknownReturnValue>,
+}
+
+impl JsCallback {
+    fn new(adapter: &Function<FnArgs<FlushArgs>, UnknownReturnValue>) -> napi::Result<JsCallback> {
+        let posted = adapter
+            .build_threadsafe_function::<FlushArgs>()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build_callback(|ctx| Ok(FnArgs::from(ctx.value)))?;
+        Ok(JsCallback {
+            posted,
+            direct: adapter.create_ref()?,
+        })
+    }
+}
+
+/// A JS transport as the core sees it: its flush adapter, and its cancel adapter if the
+/// transport can cancel.
+struct JsTransport {
+    flush: JsCallback,
+    cancel: Option<JsCallback>,
     js_thread: ThreadId,
     /// The JS thread's [`BLOCKED`] count.
     js_blocked: Arc<AtomicUsize>,
@@ -329,25 +354,28 @@ struct JsTransport {
 impl JsTransport {
     /// Posts the call for the JS thread to run later; nobody waits for its answer (a
     /// failure is then reported by the adapter as a warning).
-    fn post_only(&self, args: FlushArgs, token: u32) -> ml::Result<()> {
+    fn post_only(&self, cb: &JsCallback, args: FlushArgs, token: u32) -> ml::Result<()> {
         forget_token(token);
-        self.posted.call_with_return_value(
-            args,
-            ThreadsafeFunctionCallMode::NonBlocking,
-            |_, _| Ok(()),
-        );
+        cb.posted
+            .call_with_return_value(args, ThreadsafeFunctionCallMode::NonBlocking, |_, _| Ok(()));
         Ok(())
     }
 
     /// On the JS thread, inside a synchronous logoff: call the adapter now.
-    fn call_here(&self, args: FlushArgs, token: u32, rx: Receiver<u32>) -> ml::Result<()> {
+    fn call_here(
+        &self,
+        cb: &JsCallback,
+        args: FlushArgs,
+        token: u32,
+        rx: Receiver<u32>,
+    ) -> ml::Result<()> {
         let raw = CURRENT_ENV.with(Cell::get);
         if raw.is_null() {
             // Not inside a native call (the core never flushes there).
-            return self.post_only(args, token);
+            return self.post_only(cb, args, token);
         }
         let env = Env::from_raw(raw);
-        let called = self
+        let called = cb
             .direct
             .borrow_back(&env)
             .and_then(|f| f.call(FnArgs::from(args)));
@@ -367,8 +395,14 @@ impl JsTransport {
     }
 
     /// On another thread: post the call to the JS thread and wait for the answer.
-    fn call_posted(&self, args: FlushArgs, token: u32, rx: Receiver<u32>) -> ml::Result<()> {
-        let status = self.posted.call_with_return_value(
+    fn call_posted(
+        &self,
+        cb: &JsCallback,
+        args: FlushArgs,
+        token: u32,
+        rx: Receiver<u32>,
+    ) -> ml::Result<()> {
+        let status = cb.posted.call_with_return_value(
             args,
             ThreadsafeFunctionCallMode::Blocking,
             move |ret, _env| {
@@ -400,11 +434,31 @@ impl ml::Transport for JsTransport {
         let (token, rx) = new_token();
         let args = (store_id.to_owned(), flags.bits(), token);
         if thread::current().id() == self.js_thread {
-            self.call_here(args, token, rx)
+            self.call_here(&self.flush, args, token, rx)
         } else if self.js_blocked.load(Ordering::SeqCst) > 0 {
-            self.post_only(args, token)
+            self.post_only(&self.flush, args, token)
         } else {
-            self.call_posted(args, token, rx)
+            self.call_posted(&self.flush, args, token, rx)
+        }
+    }
+
+    fn can_cancel(&self) -> bool {
+        self.cancel.is_some()
+    }
+
+    fn cancel(&self, store_id: &str) -> ml::Result<()> {
+        let cancel = self.cancel.as_ref().ok_or(ml::Error::NoSupport)?;
+        if thread::current().id() != self.js_thread && self.js_blocked.load(Ordering::SeqCst) > 0 {
+            // The JS thread waits in a synchronous call: it cannot cancel until that call
+            // returns, and a cancel that comes later would only disturb a refused ABORT.
+            return Err(ml::Error::Busy);
+        }
+        let (token, rx) = new_token();
+        let args = (store_id.to_owned(), 0, token);
+        if thread::current().id() == self.js_thread {
+            self.call_here(cancel, args, token, rx)
+        } else {
+            self.call_posted(cancel, args, token, rx)
         }
     }
 }
@@ -416,7 +470,7 @@ impl ml::Transport for JsTransport {
 #[napi(object)]
 pub struct Event {
     /// `decided`, `refused`, `released`, `release_deferred`, `timed_out`, `flush_failed`,
-    /// `undrained`.
+    /// `undrained`, `registry_unreadable`, `cancelled`.
     pub kind: String,
     pub store_id: String,
     /// The input mode's flag (`LogoffFlags.PURGE`, …), or null.
@@ -457,7 +511,7 @@ pub struct NativeSpoolerOptions {
 }
 
 /// A store's counters (`submitted == queued + sending + sent`,
-/// `receptions == receiving + received`).
+/// `receptions == receiving + received + cancelled_receptions`).
 #[napi(object)]
 pub struct StoreStats {
     pub queued: f64,
@@ -467,6 +521,8 @@ pub struct StoreStats {
     pub sent: f64,
     pub receptions: f64,
     pub received: f64,
+    /// Receptions cancelled in flight by an ABORT: the messages stay at the server.
+    pub cancelled_receptions: f64,
     pub allowed: u32,
     pub activity: u32,
     pub clients: u32,
@@ -485,6 +541,7 @@ impl From<ml::StoreStats> for StoreStats {
             sent: count(s.sent),
             receptions: count(s.receptions),
             received: count(s.received),
+            cancelled_receptions: count(s.cancelled_receptions),
             allowed: s.allowed.bits(),
             activity: s.activity().bits(),
             clients: s.clients,
@@ -630,6 +687,11 @@ impl NativeSpooler {
     }
 
     #[napi(catch_unwind)]
+    pub fn cancel_receive(&self, store_id: String) -> napi::Result<(), String> {
+        self.spooler.cancel_receive(&store_id).map_err(mapi_error)
+    }
+
+    #[napi(catch_unwind)]
     pub fn activity(&self, store_id: String) -> napi::Result<u32, String> {
         self.spooler
             .activity(&store_id)
@@ -650,23 +712,21 @@ impl NativeSpooler {
         self.spooler.store_ids()
     }
 
-    /// Registers the JS adapter `(storeId, flushFlags, token) => void` of one transport.
+    /// Registers the JS adapters of one transport: `(storeId, flushFlags, token) => void`
+    /// for its flushQueues and, for a transport that can cancel, `(storeId, 0, token) =>
+    /// void` for its cancel.
     #[napi(
         catch_unwind,
-        ts_args_type = "adapter: (storeId: string, flushFlags: number, token: number) => void"
+        ts_args_type = "adapter: (storeId: string, flushFlags: number, token: number) => void, cancelAdapter?: (storeId: string, flushFlags: number, token: number) => void"
     )]
     pub fn add_transport(
         &self,
         adapter: Function<FnArgs<FlushArgs>, UnknownReturnValue>,
+        cancel_adapter: Option<Function<FnArgs<FlushArgs>, UnknownReturnValue>>,
     ) -> napi::Result<f64> {
-        let posted = adapter
-            .build_threadsafe_function::<FlushArgs>()
-            .callee_handled::<false>()
-            .weak::<true>()
-            .build_callback(|ctx| Ok(FnArgs::from(ctx.value)))?;
         let transport = JsTransport {
-            posted,
-            direct: adapter.create_ref()?,
+            flush: JsCallback::new(&adapter)?,
+            cancel: cancel_adapter.as_ref().map(JsCallback::new).transpose()?,
             js_thread: thread::current().id(),
             js_blocked: BLOCKED.with(Arc::clone),
             deadline_ms: self.deadline_ms.clone(),

@@ -525,6 +525,7 @@ describe('SPEC §6: the Spooler', OPTS, () => {
       sent: 0,
       receptions: 0,
       received: 0,
+      cancelledReceptions: 0,
       allowed: 0,
       activity: 0,
       clients: 0,

@@ -43,6 +43,16 @@ const transport: Transport = {
   },
 }
 spooler.addTransport(transport)
+const cancelling: Transport = {
+  flushQueues(): void {},
+  async cancel(storeId: string): Promise<void> {
+    spooler.endSend(storeId, false)
+    spooler.cancelReceive(storeId)
+  },
+}
+spooler.addTransport(cancelling)
+const cancelled: number = spooler.stats('inbox').cancelledReceptions
+void cancelled
 spooler.addTransport(async (storeId) => {
   spooler.endReceive(storeId)
 })
@@ -55,7 +65,8 @@ const subscription: number = spooler.subscribe((e: LogoffEvent) => {
     | 'timed_out'
     | 'flush_failed'
     | 'undrained'
-    | 'registry_unreadable' = e.kind
+    | 'registry_unreadable'
+    | 'cancelled' = e.kind
   const mode: number | null = e.mode
   const detail: string | null = e.detail
   void [kind, mode, detail, e.decision?.release]
