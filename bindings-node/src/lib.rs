@@ -442,7 +442,7 @@ impl ml::Transport for JsTransport {
         }
     }
 
-    fn can_cancel(&self) -> bool {
+    fn can_cancel(&self, _store_id: &str) -> bool {
         self.cancel.is_some()
     }
 

@@ -107,7 +107,7 @@ impl Transport for PyTransport {
         .unwrap_or(Err(Error::CallFailed))
     }
 
-    fn can_cancel(&self) -> bool {
+    fn can_cancel(&self, _store_id: &str) -> bool {
         self.cancel.is_some()
     }
 

@@ -16,7 +16,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use mapi_logoff::Context;
 
-/// The default scenario: five stores under identical load, one per mode.
+/// The default scenario: six stores under identical load, one per mode and an ABORT whose
+/// transport can cancel.
 const DEFAULT_SCENARIO: &str = include_str!("../../examples/default.json");
 
 #[derive(Parser)]
@@ -46,9 +47,9 @@ enum Color {
 enum Command {
     /// Run a scenario on the real spooler and stores: a timeline and a per-store summary.
     ///
-    /// With no file, runs the embedded default (examples/default.json): five stores under
-    /// identical load, each logged off mid-traffic with another mode. The file format is
-    /// described in docs/scenario.md.
+    /// With no file, runs the embedded default (examples/default.json): six stores under
+    /// identical load, each logged off mid-traffic with another mode, the sixth with an
+    /// ABORT whose transport can cancel. The file format is described in docs/scenario.md.
     Simulate {
         /// The scenario file (JSON).
         scenario: Option<PathBuf>,

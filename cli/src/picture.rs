@@ -107,6 +107,8 @@ fn lane(index: usize, s: &StoreSummary, events: &[Record], counts: &[CountSample
     let mut waits = Vec::new();
     // Whether the last decision makes its caller wait, and when Release() was called.
     let mut waiting = false;
+    // An ABORT cancelling transfers: its caller waits for the cancellations.
+    let mut cancelling = false;
     let mut release_call = None;
     let mut released_ms = None;
     for r in events.iter().filter(|r| r.store == s.store) {
@@ -135,12 +137,12 @@ fn lane(index: usize, s: &StoreSummary, events: &[Record], counts: &[CountSample
                 )
             }
             "decided" => {
-                waiting = r.waits;
+                waiting = r.waits || std::mem::take(&mut cancelling);
                 let release = r.release.unwrap_or("?");
                 (Kind::Decided, format!("{mode} → {out}, {release}"))
             }
             "refused" => {
-                waiting = false;
+                waiting = std::mem::take(&mut cancelling);
                 (Kind::Refused, format!("{mode} → {out}, REFUSED"))
             }
             "release_deferred" => (
@@ -148,6 +150,11 @@ fn lane(index: usize, s: &StoreSummary, events: &[Record], counts: &[CountSample
                 "release deferred until the store is idle".to_owned(),
             ),
             "flush" => (Kind::Spooler, r.detail.clone()),
+            "cancel" => {
+                cancelling = true;
+                (Kind::Spooler, r.detail.clone())
+            }
+            "cancelled" => (Kind::Spooler, r.detail.clone()),
             "released" => {
                 released_ms = Some(r.at_ms);
                 (Kind::Released, format!("released: {}", r.detail))

@@ -155,7 +155,7 @@ pub fn timeline(o: &Outcome) -> String {
     out
 }
 
-const COLUMNS: [&str; 10] = [
+const COLUMNS: [&str; 11] = [
     "store",
     "mode",
     "decision",
@@ -164,11 +164,12 @@ const COLUMNS: [&str; 10] = [
     "recv",
     "queued",
     "refused",
+    "cancelled",
     "lost",
     "out_flags",
 ];
 
-fn row(s: &StoreSummary) -> [String; 10] {
+fn row(s: &StoreSummary) -> [String; 11] {
     let decision = match (s.decision, s.timed_out) {
         (Some(d), true) => format!("{d}, timed out"),
         (Some(d), false) => d.to_owned(),
@@ -189,6 +190,7 @@ fn row(s: &StoreSummary) -> [String; 10] {
         s.received.to_string(),
         s.queued.to_string(),
         (s.refused_submissions + s.refused_arrivals).to_string(),
+        s.cancelled_receptions.to_string(),
         s.lost.to_string(),
         s.out_flags_names.clone().unwrap_or_else(|| "-".into()),
     ]
@@ -196,14 +198,14 @@ fn row(s: &StoreSummary) -> [String; 10] {
 
 /// The summary: one row per store, then what the columns mean.
 pub fn summary(o: &Outcome) -> String {
-    let rows: Vec<[String; 10]> = o.stores.iter().map(row).collect();
+    let rows: Vec<[String; 11]> = o.stores.iter().map(row).collect();
     let mut widths = COLUMNS.map(str::len);
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let numeric = |i: usize| (4..9).contains(&i);
+    let numeric = |i: usize| (4..10).contains(&i);
     let mut out = String::new();
     let head: Vec<String> = COLUMNS
         .iter()
@@ -220,8 +222,8 @@ pub fn summary(o: &Outcome) -> String {
                 let style = match i {
                     0 => CYAN,
                     2 if s.decision == Some("REFUSED") || s.timed_out => YELLOW,
-                    8 if s.lost == 0 => GREEN,
-                    8 => RED,
+                    9 if s.lost == 0 => GREEN,
+                    9 => RED,
                     _ => Style::new(),
                 };
                 let width = if i == r.len() - 1 { 0 } else { widths[i] };
@@ -240,8 +242,8 @@ pub fn summary(o: &Outcome) -> String {
     if o.lost == 0 {
         out += &paint(
             GREEN,
-            "lost = 0: every message was sent, received, is still queued in its outbox, or was \
-             refused at the gate (kept by its sender).",
+            "lost = 0: every message was sent, received, is still queued in its outbox, was \
+             refused at the gate (kept by its sender), or was cancelled back to the server.",
         );
     } else {
         out += &paint(

@@ -122,6 +122,17 @@ pub struct TransportSpec {
     /// Its FlushQueues fails (reported as an event; the logoff goes on).
     #[serde(default)]
     pub flush_fails: bool,
+    /// It can cancel its transfers in flight (`IXPLogon::TransportNotify` with
+    /// `NOTIFY_CANCEL_MESSAGE`): an ABORT of a store with transfers in flight cancels them
+    /// when every transport that serves the store can.
+    #[serde(default)]
+    pub can_cancel: bool,
+    /// How long its cancel takes (the ABORT's caller waits for it, up to the deadline).
+    #[serde(default)]
+    pub cancel_ms: u64,
+    /// Its cancel fails (the ABORT refuses if a transfer is still in flight).
+    #[serde(default)]
+    pub cancel_fails: bool,
     /// The stores it serves; all when absent.
     #[serde(default)]
     pub stores: Option<Vec<StoreRef>>,

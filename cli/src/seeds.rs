@@ -23,7 +23,8 @@ fn nz(v: u64) -> NonZeroU64 {
 }
 
 /// Variation `seed` of `base`: other timings, transport failures, slow and stuck flushes,
-/// other modes and call orders, and up to three extra clients on random stores.
+/// transports that can cancel (quickly, slowly, past the deadline, or failing), other modes
+/// and call orders, and up to three extra clients on random stores.
 pub fn vary(base: &Scenario, seed: u64) -> Scenario {
     let mut rng = fastrand::Rng::with_seed(seed ^ 0x005E_ED0F_5EED);
     let mut s = base.clone();
@@ -81,6 +82,19 @@ pub fn vary(base: &Scenario, seed: u64) -> Scenario {
             at += rng.u64(0..=1000);
             s.script.0.push(step(at, Action::Release, 0));
         }
+    }
+    // Drawn last, so that the variations above stay what they were before transports
+    // could cancel.
+    for t in &mut s.transports.0 {
+        if rng.u8(0..3) == 0 {
+            t.can_cancel = !t.can_cancel;
+        }
+        t.cancel_ms = match rng.u8(0..10) {
+            0..=5 => 0,
+            6..=8 => rng.u64(1..=deadline),
+            _ => deadline + rng.u64(1..=deadline), // slower than the deadline
+        };
+        t.cancel_fails = rng.u8(0..6) == 0;
     }
     s
 }

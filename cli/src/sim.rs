@@ -38,9 +38,9 @@ pub struct Record {
     pub at_ms: u64,
     pub store: String,
     /// A spooler event (`decided`, `refused`, `released`, `release_deferred`,
-    /// `timed_out`, `flush_failed`, `undrained`) or a simulator marker (`open`, `logoff`,
-    /// `logoff_transports`, `release`, `release_returned`, `flush`, `submit_refused`,
-    /// `arrival_refused`, `error`).
+    /// `timed_out`, `flush_failed`, `undrained`, `cancelled`) or a simulator marker (`open`,
+    /// `logoff`, `logoff_transports`, `release`, `release_returned`, `flush`, `cancel`,
+    /// `submit_refused`, `arrival_refused`, `error`).
     pub event: &'static str,
     pub detail: String,
     /// The input mode, for decisions and releases.
@@ -88,6 +88,12 @@ pub struct StoreSummary {
     pub submitted: u64,
     pub sent: u64,
     pub received: u64,
+    /// Receptions ever begun: received, in flight, or cancelled.
+    pub receptions: u64,
+    /// Receptions an ABORT cancelled in flight: the messages went back to the server.
+    pub cancelled_receptions: u64,
+    /// Sends an ABORT cancelled in flight: the messages went back to the queue.
+    pub cancelled_sends: u64,
     /// Still in the outbox at the end (not lost: it is sent when the store is opened again).
     pub queued: u64,
     pub sending: u64,
@@ -145,6 +151,10 @@ struct Link {
     /// Bumped by every wake-up: a scheduled poll of an older generation does nothing.
     send_generation: AtomicU64,
     receive_generation: AtomicU64,
+    /// Bumped by every start and every cancel: a scheduled end of a transfer that was
+    /// cancelled does nothing.
+    send_token: AtomicU64,
+    receive_token: AtomicU64,
     /// Whether a sent message fails, drawn from the run's seed.
     rng: Mutex<Option<fastrand::Rng>>,
 }
@@ -155,6 +165,7 @@ struct Counters {
     refused_submissions: AtomicU64,
     arrivals: AtomicU64,
     failed_sends: AtomicU64,
+    cancelled_sends: AtomicU64,
     submit_refusing: AtomicBool,
 }
 
@@ -243,6 +254,20 @@ impl Shared {
         self.stop.load(Ordering::Acquire)
     }
 
+    /// `detail` with every "transport N" (the spooler's registration id) named as in the
+    /// scenario.
+    fn transport_name(&self, detail: &str) -> String {
+        let names = self.transport_names.lock().unwrap();
+        let mut ids: Vec<(&u64, &String)> = names.iter().collect();
+        // Longest id first: "transport 12" is not "transport 1" followed by "2".
+        ids.sort_by_key(|(id, _)| std::cmp::Reverse(**id));
+        let mut out = detail.to_owned();
+        for (id, name) in ids {
+            out = out.replace(&format!("transport {id}: "), &format!("{name}: "));
+        }
+        out
+    }
+
     /// The spooler's event as a timeline line.
     fn on_event(&self, e: &Event) {
         let mode = e.mode.map(Mode::name);
@@ -256,12 +281,22 @@ impl Shared {
                 if d.waits && d.release == Release::WhenDrained {
                     detail += ", the caller waits";
                 }
+                if let Some(why) = &e.detail {
+                    detail += &format!(": {}", self.transport_name(why));
+                }
                 ("decided", detail, Some(d.release.name()))
             }
-            EventKind::Refused => (
-                "refused",
-                format!("{m} → {out}: busy, nothing changes"),
-                Some(Release::Refused.name()),
+            EventKind::Refused => {
+                let mut detail = format!("{m} → {out}: busy, nothing changes");
+                if let Some(why) = &e.detail {
+                    detail += &format!(" ({})", self.transport_name(why));
+                }
+                ("refused", detail, Some(Release::Refused.name()))
+            }
+            EventKind::Cancelled => (
+                "cancelled",
+                e.detail.clone().unwrap_or_else(|| "cancelled".into()),
+                None,
             ),
             EventKind::ReleaseDeferred => (
                 "release_deferred",
@@ -281,16 +316,11 @@ impl Shared {
                 ),
                 None,
             ),
-            EventKind::FlushFailed => {
-                let mut detail = e.detail.clone().unwrap_or_default();
-                for (id, name) in self.transport_names.lock().unwrap().iter() {
-                    if let Some(rest) = detail.strip_prefix(&format!("transport {id}: ")) {
-                        detail = format!("{name}: {rest}");
-                        break;
-                    }
-                }
-                ("flush_failed", detail, None)
-            }
+            EventKind::FlushFailed => (
+                "flush_failed",
+                self.transport_name(&e.detail.clone().unwrap_or_default()),
+                None,
+            ),
             EventKind::RegistryUnreadable => (
                 "registry_unreadable",
                 e.detail.clone().unwrap_or_default(),
@@ -352,6 +382,69 @@ impl Transport for SimTransport {
         }
         if self.spec.flush_fails {
             return Err(Error::CallFailed);
+        }
+        Ok(())
+    }
+
+    fn can_cancel(&self, store_id: &str) -> bool {
+        // A transport that does not serve the store has nothing of it to cancel.
+        self.spec.can_cancel || !self.spec.serves(store_id)
+    }
+
+    /// Aborts the link's send and reception in flight: the send goes back to the queue
+    /// (`end_send(false)`), the reception back to the server (`cancel_receive`).
+    fn cancel(&self, store_id: &str) -> mapi_logoff::Result<()> {
+        let key = (self.index, store_id.to_owned());
+        let Some(link) = self.shared.links.get(&key) else {
+            return Ok(()); // it does not serve this store
+        };
+        let mut detail = format!(
+            "TransportNotify(NOTIFY_CANCEL_MESSAGE) on {}",
+            self.spec.name
+        );
+        if self.spec.cancel_ms > 0 {
+            detail += &format!(", takes {} ms", self.spec.cancel_ms);
+        }
+        self.shared.record(store_id, "cancel", detail);
+        if self.spec.cancel_ms > 0 {
+            self.shared.rt.sleep(ms(self.spec.cancel_ms));
+        }
+        if self.spec.cancel_fails {
+            return Err(Error::CallFailed);
+        }
+        let spooler = self.shared.spooler();
+        if link.sending.swap(false, Ordering::Relaxed) {
+            link.send_token.fetch_add(1, Ordering::Relaxed);
+            match spooler.end_send(store_id, false) {
+                Ok(()) => {
+                    self.shared.counters[store_id]
+                        .cancelled_sends
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                // It ended meanwhile: nothing to cancel.
+                Err(Error::NotFound) => {}
+                Err(e) => self
+                    .shared
+                    .record(store_id, "error", format!("end_send: {}", e.name())),
+            }
+            self.shared.sample(&spooler, store_id);
+            poll_later(&self.shared, self.index, store_id, true);
+        }
+        if link.receiving.swap(false, Ordering::Relaxed) {
+            link.receive_token.fetch_add(1, Ordering::Relaxed);
+            match spooler.cancel_receive(store_id) {
+                // Saved and delivered again on a later logon: back at the server.
+                Ok(()) => {
+                    link.at_server.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(Error::NotFound) => {}
+                Err(e) => {
+                    self.shared
+                        .record(store_id, "error", format!("cancel_receive: {}", e.name()))
+                }
+            }
+            self.shared.sample(&spooler, store_id);
+            poll_later(&self.shared, self.index, store_id, false);
         }
         Ok(())
     }
@@ -422,10 +515,14 @@ fn sender_step(shared: &Arc<Shared>, t: usize, store: &str, generation: u64) {
         Ok(()) => {
             shared.sample(&spooler, store);
             link.sending.store(true, Ordering::Relaxed);
+            let token = link.send_token.fetch_add(1, Ordering::Relaxed) + 1;
             let (sh, id) = (shared.clone(), store.to_owned());
             let at = shared.rt.now() + ms(shared.specs[t].send_ms.get());
             shared.rt.call_at(at, move || {
                 let link = &sh.links[&(t, id.clone())];
+                if link.send_token.load(Ordering::Relaxed) != token {
+                    return; // cancelled
+                }
                 let failure_rate = sh.specs[t].failure_rate.0;
                 let sent = link.rng.lock().unwrap().as_mut().expect("seeded").f64() >= failure_rate;
                 if !sent {
@@ -472,10 +569,14 @@ fn receiver_step(shared: &Arc<Shared>, t: usize, store: &str, generation: u64) {
             link.at_server.fetch_sub(1, Ordering::Relaxed);
             link.refusing.store(false, Ordering::Relaxed);
             link.receiving.store(true, Ordering::Relaxed);
+            let token = link.receive_token.fetch_add(1, Ordering::Relaxed) + 1;
             let (sh, id) = (shared.clone(), store.to_owned());
             let at = shared.rt.now() + ms(shared.specs[t].receive_ms.get());
             shared.rt.call_at(at, move || {
                 let link = &sh.links[&(t, id.clone())];
+                if link.receive_token.load(Ordering::Relaxed) != token {
+                    return; // cancelled
+                }
                 let spooler = sh.spooler();
                 if let Err(e) = spooler.end_receive(&id) {
                     sh.record(&id, "error", format!("end_receive: {}", e.name()));
@@ -763,13 +864,16 @@ fn lost(id: &str, st: &StoreStats, shared: &Shared) -> u64 {
     let accepted = c.accepted.load(Ordering::Relaxed);
     let arrivals = c.arrivals.load(Ordering::Relaxed);
     let diff = |a: u64, b: u64| a.abs_diff(b);
-    // Every message is queued, in flight, sent or received (the spooler's accounting),
-    // the spooler counted every submission it accepted, and every arrival was received
-    // or is still at the server.
+    // Every message is queued, in flight, sent or received (the spooler's accounting; a
+    // cancelled reception is back at the server), the spooler counted every submission it
+    // accepted, and every arrival was received, is being received, or is at the server.
     diff(st.submitted, st.queued + st.sending + st.sent)
-        + diff(st.receptions, st.receiving + st.received)
+        + diff(
+            st.receptions,
+            st.receiving + st.received + st.cancelled_receptions,
+        )
         + diff(accepted, st.submitted)
-        + diff(arrivals, st.receptions + at_server)
+        + diff(arrivals, st.receiving + st.received + at_server)
 }
 
 /// Runs `scenario` and returns what happened.
@@ -991,12 +1095,20 @@ fn summarize(
         submitted: st.submitted,
         sent: st.sent,
         received: st.received,
+        receptions: st.receptions,
+        cancelled_receptions: st.cancelled_receptions,
+        cancelled_sends: c.cancelled_sends.load(Ordering::Relaxed),
         queued: st.queued,
         sending: st.sending,
         receiving: st.receiving,
         failed_sends: c.failed_sends.load(Ordering::Relaxed),
         refused_submissions: c.refused_submissions.load(Ordering::Relaxed),
-        refused_arrivals: if inbound_open { 0 } else { at_server },
+        // A cancelled reception is back at the server too: it counts as cancelled.
+        refused_arrivals: if inbound_open {
+            0
+        } else {
+            at_server.saturating_sub(st.cancelled_receptions)
+        },
         pending_arrivals: if inbound_open { at_server } else { 0 },
         lost,
     }

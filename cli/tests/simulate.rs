@@ -58,6 +58,11 @@ fn assert_accounted(run: &Value) {
             n(s, "queued") + n(s, "sending") + n(s, "sent"),
             "{s:#}"
         );
+        assert_eq!(
+            n(s, "receptions"),
+            n(s, "receiving") + n(s, "received") + n(s, "cancelled_receptions"),
+            "{s:#}"
+        );
         // The run ends only once nothing is in flight.
         assert_eq!(n(s, "sending") + n(s, "receiving"), 0, "{s:#}");
     }
@@ -77,7 +82,7 @@ fn default_scenario_compares_the_five_modes_and_loses_nothing() {
     let run = simulate_json(&[]);
     assert_accounted(&run);
     assert_eq!(run["ended"], "quiescent");
-    assert_eq!(run["stores"].as_array().unwrap().len(), 5);
+    assert_eq!(run["stores"].as_array().unwrap().len(), 6);
     // At 1000 ms every store sends, receives and has a queue: the decisions follow.
     let busy = 0x20000 | 0x40000 | 0x80000;
     for (id, mode, decision, out_flags) in [
@@ -118,6 +123,25 @@ fn default_scenario_compares_the_five_modes_and_loses_nothing() {
     assert_eq!(events(&run, "purge", "flush").len(), 1);
     assert_eq!(events(&run, "no-wait", "flush").len(), 0);
     assert_eq!(events(&run, "purge", "release_returned").len(), 1);
+
+    // ABORT again, but its transport can cancel: the send goes back to the queue, the
+    // reception back to the server, and the store is logged off now, after the cancel.
+    let s = store(&run, "abort-cancel");
+    assert_eq!(s["mode"], "ABORT", "{s:#}");
+    assert_eq!(s["decision"], "NOW", "{s:#}");
+    assert_eq!(s["out_flags"], 0x10000 | 0x80000, "{s:#}");
+    assert_eq!(s["released_after_ms"], 0, "{s:#}");
+    assert_eq!(n(s, "cancelled_receptions"), 1, "{s:#}");
+    assert_eq!(n(s, "cancelled_sends"), 1, "{s:#}");
+    assert_eq!(events(&run, "abort-cancel", "cancel").len(), 1);
+    let cancelled = events(&run, "abort-cancel", "cancelled");
+    assert_eq!(cancelled.len(), 2);
+    let decided = &events(&run, "abort-cancel", "decided")[0];
+    // Control returns once the cancellations are done (the transport takes 40 ms).
+    assert_eq!(cancelled[1]["at_ms"], decided["at_ms"]);
+    assert_eq!(decided["at_ms"], 1040);
+    assert_eq!(events(&run, "abort-cancel", "release_returned").len(), 1);
+    assert_eq!(events(&run, "abort-cancel", "release_deferred").len(), 0);
 }
 
 #[test]

@@ -69,7 +69,7 @@ impl Transport for Canceller {
         Ok(())
     }
 
-    fn can_cancel(&self) -> bool {
+    fn can_cancel(&self, _store_id: &str) -> bool {
         self.can_cancel
     }
 
@@ -371,7 +371,7 @@ fn a_cancel_racing_an_end_send() {
             fn flush_queues(&self, _: &str, _: FlushFlags) -> Result<()> {
                 Ok(())
             }
-            fn can_cancel(&self) -> bool {
+            fn can_cancel(&self, _store_id: &str) -> bool {
                 true
             }
             fn cancel(&self, id: &str) -> Result<()> {
@@ -502,7 +502,7 @@ fn cancellation_on_the_virtual_runtime_takes_the_cancels_time() {
         fn flush_queues(&self, _: &str, _: FlushFlags) -> Result<()> {
             Ok(())
         }
-        fn can_cancel(&self) -> bool {
+        fn can_cancel(&self, _store_id: &str) -> bool {
             true
         }
         fn cancel(&self, id: &str) -> Result<()> {

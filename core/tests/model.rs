@@ -145,7 +145,7 @@ impl Transport for ModelTransport {
         Ok(())
     }
 
-    fn can_cancel(&self) -> bool {
+    fn can_cancel(&self, _store_id: &str) -> bool {
         self.state.load(Ordering::SeqCst) != 0
     }
 

@@ -196,7 +196,7 @@ impl Transport for CTransport {
         from_callback(hr)
     }
 
-    fn can_cancel(&self) -> bool {
+    fn can_cancel(&self, _store_id: &str) -> bool {
         self.cancel.is_some()
     }
 

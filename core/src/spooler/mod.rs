@@ -738,7 +738,7 @@ impl Spooler {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        if transports.is_empty() || !transports.iter().all(|(_, t)| t.can_cancel()) {
+        if transports.is_empty() || !transports.iter().all(|(_, t)| t.can_cancel(id)) {
             return None;
         }
         {

@@ -18,10 +18,13 @@ pub trait Transport: Send + Sync {
     /// [`EventKind::FlushFailed`] event and does not stop the logoff.
     fn flush_queues(&self, store_id: &str, flags: FlushFlags) -> Result<()>;
 
-    /// Whether this transport can cancel its transfers in flight ([`cancel`](Transport::cancel)).
-    /// An ABORT cancels the store's transfers only when every registered transport can.
-    /// The default is false.
-    fn can_cancel(&self) -> bool {
+    /// Whether this transport can cancel its transfers of `store_id` in flight
+    /// ([`cancel`](Transport::cancel)); a transport that never carries that store's
+    /// transfers may answer true (it has nothing to cancel). The spooler does not know which
+    /// transport carries which transfer, so an ABORT cancels only when every registered
+    /// transport answers true. The default is false.
+    fn can_cancel(&self, store_id: &str) -> bool {
+        let _ = store_id;
         false
     }
 
