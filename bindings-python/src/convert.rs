@@ -9,7 +9,7 @@ use mapi_logoff::{
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyList, PyString};
+use pyo3::types::{PyBool, PyBytes, PyList, PyString};
 
 use crate::errors::to_pyerr;
 
@@ -30,12 +30,22 @@ impl FromPyObject<'_, '_> for Bits {
 
 /// A store id or profile: a `str`. One that is not valid UTF-8 (lone surrogates) is
 /// `MAPI_E_INVALID_PARAMETER`, as the protocol says of invalid ids; the core rejects empty ones.
-pub struct Name(pub String);
+/// Held as the `bytes` of its UTF-8 encoding and lent to the core as a `&str`: no copy into a
+/// `String` (the core takes `&str`, and copies an id only for a store it has not seen).
+pub struct Name<'py>(Bound<'py, PyBytes>);
 
-impl FromPyObject<'_, '_> for Name {
+impl Name<'_> {
+    pub fn as_str(&self) -> &str {
+        // Python's own UTF-8 encoder wrote these bytes, so this cannot fail; if it did, the
+        // empty id would be rejected by the core with the same MAPI_E_INVALID_PARAMETER.
+        std::str::from_utf8(self.0.as_bytes()).unwrap_or_default()
+    }
+}
+
+impl<'py> FromPyObject<'_, 'py> for Name<'py> {
     type Error = PyErr;
 
-    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
         let s = obj.cast::<PyString>().map_err(|_| {
             PyTypeError::new_err(format!(
                 "expected a str, not {}",
@@ -44,8 +54,8 @@ impl FromPyObject<'_, '_> for Name {
                     .map_or_else(|_| "?".into(), |n| n.to_string())
             ))
         })?;
-        match s.to_cow() {
-            Ok(s) => Ok(Name(s.into_owned())),
+        match s.encode_utf8() {
+            Ok(bytes) => Ok(Name(bytes)),
             Err(_) => Err(to_pyerr(obj.py(), mapi_logoff::Error::InvalidParameter)),
         }
     }

@@ -2,13 +2,18 @@
 
 use std::sync::Arc;
 
-use mapi_logoff::Error;
+use mapi_logoff::{Error, Mode};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 
 use crate::callbacks::{PySupport, take_support_error};
 use crate::convert::{self, Bits};
 use crate::errors::{ok, timeout, to_pyerr};
+
+/// Whether a final release with this saved mode (ABORT if none) may wait for other threads.
+fn may_wait(mode: Option<Mode>) -> bool {
+    !matches!(mode, Some(Mode::NoWait | Mode::Orderly | Mode::Quiet))
+}
 
 /// A client's handle on a message store, reference counted like a COM object.
 #[pyclass(frozen, name = "Store", module = "mapi_logoff")]
@@ -73,6 +78,13 @@ impl PyStore {
     /// Release: the new count. The final release logs off with the saved mode (ABORT if
     /// none); a saved PURGE waits, with the GIL released.
     fn release(&self, py: Python<'_>) -> u64 {
+        // Releasing the GIL and taking it back costs about as much as an empty call, so it
+        // is done only where the release may wait for another thread that needs the GIL
+        // (PURGE waits for the transports; ABORT, the default, may wait for cancellations).
+        // The saved mode cannot change meanwhile: `logoff` runs with the GIL held.
+        if !may_wait(self.inner.saved_mode()) {
+            return self.inner.release();
+        }
         let store = self.inner.clone();
         py.detach(move || store.release())
     }
