@@ -173,7 +173,10 @@ export declare function storeRefCount(handle: number): number
 /** IUnknown::Release; the result as [`release_result`] gives it. */
 export declare function storeRelease(handle: number): number
 
-/** [`store_release`] with its argument in the buffer (`handle`). */
+/**
+ * [`store_release`] with its argument in the buffer (`handle`). A store whose saved mode
+ * releases at once is released inside the one borrow; any other goes the general way.
+ */
 export declare function storeReleaseArgs(): number
 
 /** [`store_release`] on a worker thread; the slot is freed on the JS thread. */

@@ -530,7 +530,7 @@ impl From<ml::Result<ml::CloseReport>> for CloseOutcome {
 #[napi]
 pub struct NativeSpooler {
     spooler: ml::Spooler,
-    /// Its place in [`SPOOLERS`], which names its stores in the store slab.
+    /// Its place in [`JsThread::spoolers`], which names its stores in the store slab.
     slot: u32,
     deadline_ms: Arc<AtomicU64>,
     /// The subscriptions made through this object, ended by a close.
@@ -569,7 +569,7 @@ impl NativeSpooler {
             )
         })?;
         Ok(NativeSpooler {
-            slot: SPOOLERS.with_borrow_mut(|sp| sp.insert(&spooler)),
+            slot: JS.with_borrow_mut(|js| js.spoolers.insert(&spooler)),
             spooler,
             deadline_ms: Arc::new(AtomicU64::new(duration_ms(deadline))),
             subscriptions: Arc::default(),
@@ -729,13 +729,19 @@ impl NativeSpooler {
 
 /// The spoolers of this JS thread, by `NativeSpooler::slot`: `spooler_open_store` finds
 /// its spooler here instead of unwrapping a `NativeSpooler`.
-#[derive(Default)]
 struct Spoolers {
     slots: Vec<Option<ml::Spooler>>,
     free: Vec<u32>,
 }
 
 impl Spoolers {
+    const fn new() -> Spoolers {
+        Spoolers {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
     fn insert(&mut self, spooler: &ml::Spooler) -> u32 {
         match self.free.pop() {
             Some(i) => {
@@ -750,22 +756,50 @@ impl Spoolers {
     }
 }
 
+/// What the store calls find on this JS thread, in one thread-local: each access to a
+/// thread-local of this shared library is a call to `__tls_get_addr`, and the store cycle's
+/// calls now make one each (they made two to seven, about a tenth of the cycle).
+struct JsThread {
+    spoolers: Spoolers,
+    stores: Slab,
+    /// The buffer of each JS environment on this thread, with its `napi_env`.
+    args: Vec<(sys::napi_env, *mut Args)>,
+}
+
 thread_local! {
-    static SPOOLERS: RefCell<Spoolers> = RefCell::default();
+    static JS: RefCell<JsThread> = const {
+        RefCell::new(JsThread {
+            spoolers: Spoolers::new(),
+            stores: Slab::new(),
+            args: Vec::new(),
+        })
+    };
+}
+
+/// Opens a store on the spooler in slot `spooler` and gives it a slot in `stores`: the
+/// store's handle. Runs inside the borrow of [`JS`]: opening reaches no JS (events are
+/// posted).
+fn open_store_in(
+    spoolers: &Spoolers,
+    stores: &mut Slab,
+    spooler: u32,
+    store_id: &str,
+) -> ml::Result<f64> {
+    let store = spoolers
+        .slots
+        .get(spooler as usize)
+        .and_then(Option::as_ref)
+        .ok_or(ml::Error::InvalidObject)?
+        .open_store(store_id)?;
+    Ok(stores.insert(spooler, store))
 }
 
 /// Opens a store on the spooler `spooler` (a `NativeSpooler`'s `handle`, which its JS
 /// `Spooler` keeps alive): the store's handle for the `store*` functions.
 #[napi(catch_unwind)]
 pub fn spooler_open_store(spooler: u32, store_id: String) -> napi::Result<f64, String> {
-    let store = SPOOLERS
-        .with_borrow(|sp| {
-            let spooler = sp.slots.get(spooler as usize)?.as_ref()?;
-            Some(spooler.open_store(&store_id))
-        })
-        .unwrap_or(Err(ml::Error::InvalidObject))
-        .map_err(mapi_error)?;
-    Ok(STORES.with_borrow_mut(|slab| slab.insert(spooler, store)))
+    JS.with_borrow_mut(|js| open_store_in(&js.spoolers, &mut js.stores, spooler, &store_id))
+        .map_err(mapi_error)
 }
 
 impl Drop for NativeSpooler {
@@ -773,19 +807,17 @@ impl Drop for NativeSpooler {
     /// (their JS `Store`s, which keep the JS `Spooler` alive, are gone too).
     fn drop(&mut self) {
         let slot = self.slot;
-        let _ = SPOOLERS.try_with(|sp| {
-            if let Ok(mut sp) = sp.try_borrow_mut()
-                && let Some(s) = sp.slots.get_mut(slot as usize)
-                && s.take().is_some()
-            {
-                sp.free.push(slot);
-            }
-        });
-        let stores = STORES
-            .try_with(|slab| slab.try_borrow_mut().map(|mut s| s.remove_owned(slot)))
+        // Dropped outside the borrow (a spooler's last clone may go with them).
+        let owned = JS
+            .try_with(|js| {
+                let mut js = js.try_borrow_mut().ok()?;
+                let spooler = js.spoolers.slots.get_mut(slot as usize)?.take()?;
+                js.spoolers.free.push(slot);
+                Some((spooler, js.stores.remove_owned(slot)))
+            })
             .ok()
-            .and_then(Result::ok);
-        drop(stores);
+            .flatten();
+        drop(owned);
     }
 }
 
@@ -829,19 +861,20 @@ const SLOT_RANGE: f64 = 4_294_967_296.0;
 
 struct Slot {
     generation: u32,
-    /// The `NativeSpooler::serial` of the spooler that opened the store.
+    /// The `NativeSpooler::slot` of the spooler that opened the store.
     owner: u32,
     store: Option<ml::Store>,
+    /// The mode flag the store's last accepted `logoff` wrote back (0: none yet), which is
+    /// the mode the core saved: only `logoff` changes it, and only on this thread.
+    mode: Cell<u32>,
 }
 
-#[derive(Default)]
 struct Slab {
     slots: Vec<Slot>,
     free: Vec<u32>,
 }
 
 thread_local! {
-    static STORES: RefCell<Slab> = RefCell::default();
     /// What a stale handle names: a store whose count has reached 0, so every call
     /// answers as the core answers for a finally released handle.
     static TOMBSTONE: ml::Store = {
@@ -872,6 +905,13 @@ fn handle_parts(handle: f64) -> Option<(usize, u32)> {
 }
 
 impl Slab {
+    const fn new() -> Slab {
+        Slab {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
     fn insert(&mut self, owner: u32, store: ml::Store) -> f64 {
         let slot = match self.free.pop() {
             Some(i) => i,
@@ -880,6 +920,7 @@ impl Slab {
                     generation: 0,
                     owner: 0,
                     store: None,
+                    mode: Cell::new(0),
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -887,17 +928,19 @@ impl Slab {
         let s = &mut self.slots[slot as usize];
         s.owner = owner;
         s.store = Some(store);
+        s.mode.set(0);
         f64::from(s.generation) * SLOT_RANGE + f64::from(slot)
     }
 
-    fn get(&self, handle: f64) -> Option<&ml::Store> {
+    /// The slot `handle` names, if it still holds a store.
+    fn slot(&self, handle: f64) -> Option<&Slot> {
         let (slot, generation) = handle_parts(handle)?;
         let s = self.slots.get(slot)?;
-        if s.generation == generation {
-            s.store.as_ref()
-        } else {
-            None
-        }
+        (s.generation == generation && s.store.is_some()).then_some(s)
+    }
+
+    fn get(&self, handle: f64) -> Option<&ml::Store> {
+        self.slot(handle)?.store.as_ref()
     }
 
     /// Empties the slot of `handle` if it still names a store, and advances its generation.
@@ -938,7 +981,7 @@ impl Slab {
 /// Calls `f` with the store `handle` names (the tombstone if none). `f` runs inside the
 /// slab's borrow: it must not reach JS (no transport, no final release).
 fn with_store<T>(handle: f64, f: impl FnOnce(&ml::Store) -> T) -> T {
-    STORES.with_borrow(|slab| match slab.get(handle) {
+    JS.with_borrow(|js| match js.stores.get(handle) {
         Some(store) => f(store),
         None => TOMBSTONE.with(f),
     })
@@ -952,7 +995,7 @@ fn store_of(handle: f64) -> ml::Store {
 /// Frees the slot of `handle` after a release returned 0 (the count stays 0).
 fn forget_store(handle: f64) {
     // Dropped outside the borrow: the last clone of a spooler may go with it.
-    let store = STORES.with_borrow_mut(|slab| slab.remove(handle));
+    let store = JS.with_borrow_mut(|js| js.stores.remove(handle));
     drop(store);
 }
 
@@ -1008,10 +1051,31 @@ pub fn store_is_strict(handle: f64) -> bool {
 /// StoreLogoff: saves the mode, returns the mode with the activity.
 #[napi(catch_unwind)]
 pub fn store_logoff(handle: f64, flags: u32) -> napi::Result<u32, String> {
+    JS.with_borrow(|js| logoff_in(&js.stores, handle, flags))
+        .map_err(mapi_error)
+}
+
+/// StoreLogoff on the store `handle` names in `stores` (the tombstone if none), keeping the
+/// saved mode's flag in its slot. The core asks the spooler for the activity: no transport,
+/// no JS.
+fn logoff_in(stores: &Slab, handle: f64, flags: u32) -> ml::Result<u32> {
     let mut f = flags;
-    // The core asks the spooler for the activity: no transport, no JS.
-    with_store(handle, |s| s.logoff(&mut f)).map_err(mapi_error)?;
+    match stores.slot(handle) {
+        Some(slot) => {
+            slot.store.as_ref().map_or(Ok(()), |s| s.logoff(&mut f))?;
+            slot.mode.set(f & ml::LogoffFlags::INPUT_MASK);
+        }
+        None => TOMBSTONE.with(|s| s.logoff(&mut f))?,
+    }
     Ok(f)
+}
+
+/// Whether a final release with this saved mode flag returns at once, reaching no JS and
+/// waiting for nothing: PURGE waits for the transports (which may be JS on this thread), and
+/// ABORT (also the mode of a store never logged off) may wait for cancellations.
+fn releases_at_once(mode_flag: u32) -> bool {
+    let at_once = ml::LogoffFlags::NO_WAIT | ml::LogoffFlags::ORDERLY | ml::LogoffFlags::QUIET;
+    mode_flag != 0 && mode_flag & !at_once.bits() == 0
 }
 
 #[napi(catch_unwind)]
@@ -1078,11 +1142,6 @@ struct Args {
     id: [u8; ARGS_ID_CAP],
 }
 
-thread_local! {
-    /// The buffer of each JS environment on this thread, with its `napi_env`.
-    static ARGS: RefCell<Vec<(sys::napi_env, *mut Args)>> = const { RefCell::new(Vec::new()) };
-}
-
 /// Frees a buffer when its environment's `ArrayBuffer` is collected (at its teardown: the
 /// package keeps it for its lifetime).
 unsafe extern "C" fn free_args(
@@ -1091,7 +1150,7 @@ unsafe extern "C" fn free_args(
     _hint: *mut std::ffi::c_void,
 ) {
     let args = data.cast::<Args>();
-    let _ = ARGS.try_with(|a| a.borrow_mut().retain(|&(_, p)| p != args));
+    let _ = JS.try_with(|js| js.borrow_mut().args.retain(|&(_, p)| p != args));
     // SAFETY: `data` is the `Box<Args>` leaked by `store_args_buffer`, freed only here.
     drop(unsafe { Box::from_raw(args) });
 }
@@ -1129,9 +1188,7 @@ impl napi::bindgen_prelude::ToNapiValue for ArgsBuffer {
                 "no external ArrayBuffer",
             ));
         }
-        ARGS.with_borrow_mut(|a| {
-            a.push((env, args));
-        });
+        JS.with_borrow_mut(|js| js.args.push((env, args)));
         Ok(value)
     }
 }
@@ -1142,54 +1199,76 @@ pub fn store_args_buffer() -> ArgsBuffer {
     ArgsBuffer
 }
 
-/// Calls `f` with the pending arguments and their environment, and clears `pending`.
-fn with_args<T>(f: impl FnOnce(&Args, sys::napi_env) -> T) -> Option<T> {
-    ARGS.with_borrow(|a| {
-        // SAFETY: a buffer lives while its environment does (then `free_args` removes it
-        // from this list); JS writes it only between calls on this thread, and `f` reads
-        // it before anything here could call JS.
-        let &(env, args) = a.iter().find(|&&(_, p)| unsafe { (*p).pending } != 0)?;
-        let args = unsafe { &mut *args };
-        args.pending = 0;
-        Some(f(args, env))
-    })
+/// The pending arguments among this thread's buffers (`JsThread::args`) and their
+/// environment; clears `pending`.
+fn take_args(buffers: &[(sys::napi_env, *mut Args)]) -> Option<(&Args, sys::napi_env)> {
+    // SAFETY: a buffer lives while its environment does (then `free_args` removes it from
+    // the list); JS writes it only between calls on this thread, and the caller reads it
+    // before anything here could call JS.
+    let &(env, args) = buffers
+        .iter()
+        .find(|&&(_, p)| unsafe { (*p).pending } != 0)?;
+    unsafe { (*args).pending = 0 };
+    Some((unsafe { &*args }, env))
 }
 
 /// [`spooler_open_store`] with its arguments in the buffer (`word`, `len` and `id`).
 #[napi(catch_unwind)]
 pub fn spooler_open_store_args() -> napi::Result<f64, String> {
-    let opened = with_args(|a, _| {
+    JS.with_borrow_mut(|js| {
+        let JsThread {
+            spoolers,
+            stores,
+            args,
+        } = js;
+        let (a, _) = take_args(args).ok_or(ml::Error::InvalidObject)?;
         let id =
             a.id.get(..a.len as usize)
                 .ok_or(ml::Error::InvalidParameter)?;
         let id = std::str::from_utf8(id).map_err(|_| ml::Error::InvalidParameter)?;
-        SPOOLERS
-            .with_borrow(|sp| {
-                let spooler = sp.slots.get(a.word as usize)?.as_ref()?;
-                Some(spooler.open_store(id))
-            })
-            .unwrap_or(Err(ml::Error::InvalidObject))
-            .map(|store| (a.word, store))
+        open_store_in(spoolers, stores, a.word, id)
     })
-    .unwrap_or(Err(ml::Error::InvalidObject));
-    let (spooler, store) = opened.map_err(mapi_error)?;
-    Ok(STORES.with_borrow_mut(|slab| slab.insert(spooler, store)))
+    .map_err(mapi_error)
 }
 
 /// [`store_logoff`] with its arguments in the buffer (`handle` and `word`).
 #[napi(catch_unwind)]
 pub fn store_logoff_args() -> napi::Result<u32, String> {
-    let (handle, flags) =
-        with_args(|a, _| (a.handle, a.word)).ok_or_else(|| mapi_error(ml::Error::InvalidObject))?;
-    store_logoff(handle, flags)
+    JS.with_borrow(|js| {
+        let (a, _) = take_args(&js.args).ok_or(ml::Error::InvalidObject)?;
+        logoff_in(&js.stores, a.handle, a.word)
+    })
+    .map_err(mapi_error)
 }
 
-/// [`store_release`] with its argument in the buffer (`handle`).
+/// [`store_release`] with its argument in the buffer (`handle`). A store whose saved mode
+/// releases at once is released inside the one borrow; any other goes the general way.
 #[napi(catch_unwind)]
 pub fn store_release_args() -> napi::Result<f64, String> {
-    let (handle, env) =
-        with_args(|a, env| (a.handle, env)).ok_or_else(|| mapi_error(ml::Error::InvalidObject))?;
-    Ok(store_release(Env::from_raw(env), handle))
+    let released = JS.with_borrow_mut(|js| {
+        let (a, env) = take_args(&js.args).ok_or(ml::Error::InvalidObject)?;
+        let handle = a.handle;
+        let Some(slot) = js.stores.slot(handle) else {
+            return Ok(Err((handle, env)));
+        };
+        let mode = slot.mode.get();
+        let Some(store) = slot.store.as_ref().filter(|_| releases_at_once(mode)) else {
+            return Ok(Err((handle, env)));
+        };
+        let count = store.release();
+        if count > 0 {
+            return Ok(Ok((count_for_js(count), None)));
+        }
+        // Freed with its slot; dropped outside the borrow.
+        Ok(Ok((-f64::from(mode), js.stores.remove(handle))))
+    });
+    match released.map_err(mapi_error)? {
+        Ok((result, store)) => {
+            drop(store);
+            Ok(result)
+        }
+        Err((handle, env)) => Ok(store_release(Env::from_raw(env), handle)),
+    }
 }
 
 /// [`store_release`] on a worker thread; the slot is freed on the JS thread.
