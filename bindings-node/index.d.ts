@@ -145,13 +145,13 @@ export interface NativeSpoolerOptions {
  */
 export declare function spoolerOpenStore(spooler: number, storeId: string): number
 
-/** [`spooler_open_store`] with its arguments in the buffer (`word`, `len` and `id`). */
-export declare function spoolerOpenStoreArgs(): number
-
 export declare function storeAddRef(handle: number): number
 
 /** A new shared buffer for this environment's `*Args` calls (layout: [`Args`]). */
 export declare function storeArgsBuffer(): ArrayBuffer
+
+/** The store cycle's calls on the shared buffer, as plain Node-API functions. */
+export declare function storeCycleFunctions(): { openStore: () => number, logoff: () => number, release: () => number }
 
 /** The store id, for a store opened on a spooler. */
 export declare function storeId(handle: number): string | null
@@ -161,9 +161,6 @@ export declare function storeIsStrict(handle: number): boolean
 /** StoreLogoff: saves the mode, returns the mode with the activity. */
 export declare function storeLogoff(handle: number, flags: number): number
 
-/** [`store_logoff`] with its arguments in the buffer (`handle` and `word`). */
-export declare function storeLogoffArgs(): number
-
 export declare function storeLogoffTransports(handle: number, flags: number): LogoffOutcome
 
 export declare function storeLogoffTransportsAsync(handle: number, flags: number): Promise<LogoffOutcome>
@@ -172,12 +169,6 @@ export declare function storeRefCount(handle: number): number
 
 /** IUnknown::Release; the result as [`release_result`] gives it. */
 export declare function storeRelease(handle: number): number
-
-/**
- * [`store_release`] with its argument in the buffer (`handle`). A store whose saved mode
- * releases at once is released inside the one borrow; any other goes the general way.
- */
-export declare function storeReleaseArgs(): number
 
 /** [`store_release`] on a worker thread; the slot is freed on the JS thread. */
 export declare function storeReleaseAsync(handle: number): Promise<number>

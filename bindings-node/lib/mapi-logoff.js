@@ -399,8 +399,13 @@ function unpackDecision(p) {
 // each `*Args` call, which reads it before anything else can run.
 const ARGS = native.storeArgsBuffer()
 // Held here: the exports object has many properties, and loading one costs a call to V8's
-// generic property lookup on every use.
-const { spoolerOpenStoreArgs, storeLogoffArgs, storeReleaseArgs } = native
+// generic property lookup on every use. Plain Node-API functions (src/lib.rs,
+// `store_cycle_functions`), without napi-rs's per-call bookkeeping.
+const {
+  openStore: spoolerOpenStoreArgs,
+  logoff: storeLogoffArgs,
+  release: storeReleaseArgs,
+} = native.storeCycleFunctions()
 const ARGS_HANDLE = new Float64Array(ARGS, 0, 1) // byte 0: a store handle
 // byte 8: a spooler handle or flags; 12: the id's length; 16: pending, set with the arguments
 const ARGS_WORDS = new Uint32Array(ARGS, 8, 3)

@@ -1117,10 +1117,12 @@ pub fn store_release(env: Env, handle: f64) -> f64 {
 // arguments, and none for one that takes none; on the idle store cycle that was the
 // largest cost after the core's own work. So the cycle's calls also come in a form taking
 // no arguments: `lib/mapi-logoff.js` writes them into an `ArrayBuffer` shared with this
-// module ([`store_args_buffer`], one per JS environment) and calls the `*Args` function
+// module ([`store_args_buffer`], one per JS environment) and calls the `*_args` function
 // at once, which reads them before doing anything that could reach JS. The layout is
 // [`Args`]; the JS side checks every argument as before (and uses the argument-taking
-// functions for what does not fit: a store id that is not ASCII or is too long).
+// functions for what does not fit: a store id that is not ASCII or is too long). The
+// `*_args` functions are plain Node-API callbacks ([`store_cycle_functions`]), not
+// `#[napi]` ones: napi-rs's wrapper still costs a borrow barrier per call.
 
 /// Bytes of store id the buffer holds.
 const ARGS_ID_CAP: usize = 1024;
@@ -1129,9 +1131,9 @@ const ARGS_ID_CAP: usize = 1024;
 /// or logoff flags), `len` at 12 (the store id's length in bytes), `pending` at 16 (set by
 /// JS with the arguments, cleared here when they are read), the id's bytes from 24.
 ///
-/// The functions take no `Env` (napi-rs counts it as an argument), so they find their
-/// buffer by `pending`: a thread runs one call at a time, and each is read before the call
-/// can reach JS, so only the calling environment's buffer is pending.
+/// The functions find their buffer by `pending`: a thread runs one call at a time, and
+/// each is read before the call can reach JS, so only the calling environment's buffer is
+/// pending.
 #[repr(C, align(8))]
 struct Args {
     handle: f64,
@@ -1213,8 +1215,7 @@ fn take_args(buffers: &[(sys::napi_env, *mut Args)]) -> Option<(&Args, sys::napi
 }
 
 /// [`spooler_open_store`] with its arguments in the buffer (`word`, `len` and `id`).
-#[napi(catch_unwind)]
-pub fn spooler_open_store_args() -> napi::Result<f64, String> {
+fn spooler_open_store_args(_env: sys::napi_env) -> napi::Result<f64, String> {
     JS.with_borrow_mut(|js| {
         let JsThread {
             spoolers,
@@ -1232,28 +1233,27 @@ pub fn spooler_open_store_args() -> napi::Result<f64, String> {
 }
 
 /// [`store_logoff`] with its arguments in the buffer (`handle` and `word`).
-#[napi(catch_unwind)]
-pub fn store_logoff_args() -> napi::Result<u32, String> {
+fn store_logoff_args(_env: sys::napi_env) -> napi::Result<f64, String> {
     JS.with_borrow(|js| {
         let (a, _) = take_args(&js.args).ok_or(ml::Error::InvalidObject)?;
         logoff_in(&js.stores, a.handle, a.word)
     })
+    .map(f64::from)
     .map_err(mapi_error)
 }
 
 /// [`store_release`] with its argument in the buffer (`handle`). A store whose saved mode
 /// releases at once is released inside the one borrow; any other goes the general way.
-#[napi(catch_unwind)]
-pub fn store_release_args() -> napi::Result<f64, String> {
+fn store_release_args(env: sys::napi_env) -> napi::Result<f64, String> {
     let released = JS.with_borrow_mut(|js| {
-        let (a, env) = take_args(&js.args).ok_or(ml::Error::InvalidObject)?;
+        let (a, _) = take_args(&js.args).ok_or(ml::Error::InvalidObject)?;
         let handle = a.handle;
         let Some(slot) = js.stores.slot(handle) else {
-            return Ok(Err((handle, env)));
+            return Ok(Err(handle));
         };
         let mode = slot.mode.get();
         let Some(store) = slot.store.as_ref().filter(|_| releases_at_once(mode)) else {
-            return Ok(Err((handle, env)));
+            return Ok(Err(handle));
         };
         let count = store.release();
         if count > 0 {
@@ -1267,8 +1267,100 @@ pub fn store_release_args() -> napi::Result<f64, String> {
             drop(store);
             Ok(result)
         }
-        Err((handle, env)) => Ok(store_release(Env::from_raw(env), handle)),
+        Err(handle) => Ok(store_release(Env::from_raw(env), handle)),
     }
+}
+
+/// The store cycle's three functions taking no arguments, as plain Node-API callbacks:
+/// napi-rs's generated wrapper of a function taking none still keeps a borrow barrier (two
+/// thread-locals of napi-rs, entered and left) and converts its result generically, about
+/// a tenth of an idle cycle. These do what napi-rs does for a `#[napi(catch_unwind)]`
+/// function returning `Result<f64, String>`: the same result, the same errors (`code`
+/// and message), a panic thrown as napi-rs throws it.
+macro_rules! raw_callback {
+    ($name:ident, $body:ident) => {
+        unsafe extern "C" fn $name(
+            env: sys::napi_env,
+            _info: sys::napi_callback_info,
+        ) -> sys::napi_value {
+            let outcome = catch_unwind(AssertUnwindSafe(|| $body(env)));
+            let mut value = ptr::null_mut();
+            // SAFETY: `env` is the calling environment, on its own thread.
+            unsafe {
+                match outcome {
+                    Ok(Ok(n)) => {
+                        sys::napi_create_double(env, n, &mut value);
+                    }
+                    Ok(Err(e)) => napi::JsError::from(e).throw_into(env),
+                    Err(panic) => napi::JsError::from(napi::bindgen_prelude::panic_to_error(panic))
+                        .throw_into(env),
+                }
+            }
+            value
+        }
+    };
+}
+
+raw_callback!(open_store_raw, spooler_open_store_args);
+raw_callback!(logoff_raw, store_logoff_args);
+raw_callback!(release_raw, store_release_args);
+
+/// `{ openStore, logoff, release }`: the store cycle's calls that take their arguments
+/// from this environment's buffer ([`store_args_buffer`]).
+pub struct CycleFunctions;
+
+impl napi::bindgen_prelude::ToNapiValue for CycleFunctions {
+    unsafe fn to_napi_value(env: sys::napi_env, _: Self) -> napi::Result<sys::napi_value> {
+        type Raw = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
+        let check = |status: sys::napi_status, what: &str| {
+            if status == sys::Status::napi_ok {
+                Ok(())
+            } else {
+                Err(napi::Error::new(
+                    Status::GenericFailure,
+                    format!("cannot create {what}"),
+                ))
+            }
+        };
+        let mut object = ptr::null_mut();
+        // SAFETY: plain Node-API calls on the calling environment.
+        unsafe {
+            check(sys::napi_create_object(env, &mut object), "an object")?;
+            let functions: [(&std::ffi::CStr, Raw); 3] = [
+                (c"openStore", open_store_raw),
+                (c"logoff", logoff_raw),
+                (c"release", release_raw),
+            ];
+            for (name, f) in functions {
+                let mut function = ptr::null_mut();
+                check(
+                    sys::napi_create_function(
+                        env,
+                        name.as_ptr(),
+                        name.count_bytes() as isize,
+                        Some(f),
+                        ptr::null_mut(),
+                        &mut function,
+                    ),
+                    "a function",
+                )?;
+                check(
+                    sys::napi_set_named_property(env, object, name.as_ptr(), function),
+                    "a property",
+                )?;
+            }
+        }
+        Ok(object)
+    }
+}
+
+/// The store cycle's calls on the shared buffer, as plain Node-API functions.
+#[napi(
+    catch_unwind,
+    ts_return_type = "{ openStore: () => number, logoff: () => number, release: () => number }"
+)]
+pub fn store_cycle_functions() -> CycleFunctions {
+    CycleFunctions
 }
 
 /// [`store_release`] on a worker thread; the slot is freed on the JS thread.
