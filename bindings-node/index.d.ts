@@ -151,7 +151,7 @@ export declare function storeAddRef(handle: number): number
 export declare function storeArgsBuffer(): ArrayBuffer
 
 /** The store cycle's calls on the shared buffer, as plain Node-API functions. */
-export declare function storeCycleFunctions(): { openStore: () => number, logoff: () => number, release: () => number }
+export declare function storeCycleFunctions(): { openStore: () => void, logoff: () => number, release: () => number }
 
 /** The store id, for a store opened on a spooler. */
 export declare function storeId(handle: number): string | null

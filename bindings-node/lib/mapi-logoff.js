@@ -406,7 +406,7 @@ const {
   logoff: storeLogoffArgs,
   release: storeReleaseArgs,
 } = native.storeCycleFunctions()
-const ARGS_HANDLE = new Float64Array(ARGS, 0, 1) // byte 0: a store handle
+const ARGS_HANDLE = new Float64Array(ARGS, 0, 1) // byte 0: a store handle (also openStore's answer)
 // byte 8: a spooler handle or flags; 12: the id's length; 16: pending, set with the arguments
 const ARGS_WORDS = new Uint32Array(ARGS, 8, 3)
 const ARGS_ID = new Uint8Array(ARGS, 24) // the store id's bytes
@@ -488,10 +488,11 @@ class Spooler {
       ARGS_WORDS[0] = this.#handle
       ARGS_WORDS[2] = 1
       try {
-        handle = spoolerOpenStoreArgs()
+        spoolerOpenStoreArgs() // writes the store's handle back to the buffer
       } catch (err) {
         throw toMapiError(err)
       }
+      handle = ARGS_HANDLE[0]
     } else {
       checkName('storeId', storeId)
       try {

@@ -1203,51 +1203,62 @@ pub fn store_args_buffer() -> ArgsBuffer {
 
 /// The pending arguments among this thread's buffers (`JsThread::args`) and their
 /// environment; clears `pending`.
-fn take_args(buffers: &[(sys::napi_env, *mut Args)]) -> Option<(&Args, sys::napi_env)> {
+fn take_args(buffers: &[(sys::napi_env, *mut Args)]) -> Option<*mut Args> {
     // SAFETY: a buffer lives while its environment does (then `free_args` removes it from
     // the list); JS writes it only between calls on this thread, and the caller reads it
     // before anything here could call JS.
-    let &(env, args) = buffers
+    let &(_, args) = buffers
         .iter()
         .find(|&&(_, p)| unsafe { (*p).pending } != 0)?;
     unsafe { (*args).pending = 0 };
-    Some((unsafe { &*args }, env))
+    Some(args)
 }
 
-/// [`spooler_open_store`] with its arguments in the buffer (`word`, `len` and `id`).
-fn spooler_open_store_args(_env: sys::napi_env) -> napi::Result<f64, String> {
+/// [`spooler_open_store`] with its arguments in the buffer (`word`, `len` and `id`). The
+/// store's handle goes back through the buffer (`handle`), not as the call's value: a
+/// handle is past V8's small integers, and a number made by Node-API is a heap object
+/// allocated the slow way.
+fn spooler_open_store_args(_env: sys::napi_env) -> napi::Result<Option<f64>, String> {
     JS.with_borrow_mut(|js| {
         let JsThread {
             spoolers,
             stores,
             args,
         } = js;
-        let (a, _) = take_args(args).ok_or(ml::Error::InvalidObject)?;
+        let p = take_args(args).ok_or(ml::Error::InvalidObject)?;
+        // SAFETY: see `take_args`; nothing writes the buffer while `a` is read.
+        let a = unsafe { &*p };
         let id =
             a.id.get(..a.len as usize)
                 .ok_or(ml::Error::InvalidParameter)?;
         let id = std::str::from_utf8(id).map_err(|_| ml::Error::InvalidParameter)?;
-        open_store_in(spoolers, stores, a.word, id)
+        let handle = open_store_in(spoolers, stores, a.word, id)?;
+        // SAFETY: as above; `a` is no longer used.
+        unsafe { (*p).handle = handle };
+        Ok(None)
     })
     .map_err(mapi_error)
 }
 
 /// [`store_logoff`] with its arguments in the buffer (`handle` and `word`).
-fn store_logoff_args(_env: sys::napi_env) -> napi::Result<f64, String> {
+fn store_logoff_args(_env: sys::napi_env) -> napi::Result<Option<f64>, String> {
     JS.with_borrow(|js| {
-        let (a, _) = take_args(&js.args).ok_or(ml::Error::InvalidObject)?;
+        let p = take_args(&js.args).ok_or(ml::Error::InvalidObject)?;
+        // SAFETY: see `take_args`.
+        let a = unsafe { &*p };
         logoff_in(&js.stores, a.handle, a.word)
     })
-    .map(f64::from)
+    .map(|flags| Some(f64::from(flags)))
     .map_err(mapi_error)
 }
 
 /// [`store_release`] with its argument in the buffer (`handle`). A store whose saved mode
 /// releases at once is released inside the one borrow; any other goes the general way.
-fn store_release_args(env: sys::napi_env) -> napi::Result<f64, String> {
+fn store_release_args(env: sys::napi_env) -> napi::Result<Option<f64>, String> {
     let released = JS.with_borrow_mut(|js| {
-        let (a, _) = take_args(&js.args).ok_or(ml::Error::InvalidObject)?;
-        let handle = a.handle;
+        let p = take_args(&js.args).ok_or(ml::Error::InvalidObject)?;
+        // SAFETY: see `take_args`.
+        let handle = unsafe { (*p).handle };
         let Some(slot) = js.stores.slot(handle) else {
             return Ok(Err(handle));
         };
@@ -1265,9 +1276,9 @@ fn store_release_args(env: sys::napi_env) -> napi::Result<f64, String> {
     match released.map_err(mapi_error)? {
         Ok((result, store)) => {
             drop(store);
-            Ok(result)
+            Ok(Some(result))
         }
-        Err(handle) => Ok(store_release(Env::from_raw(env), handle)),
+        Err(handle) => Ok(Some(store_release(Env::from_raw(env), handle))),
     }
 }
 
@@ -1275,8 +1286,8 @@ fn store_release_args(env: sys::napi_env) -> napi::Result<f64, String> {
 /// napi-rs's generated wrapper of a function taking none still keeps a borrow barrier (two
 /// thread-locals of napi-rs, entered and left) and converts its result generically, about
 /// a tenth of an idle cycle. These do what napi-rs does for a `#[napi(catch_unwind)]`
-/// function returning `Result<f64, String>`: the same result, the same errors (`code`
-/// and message), a panic thrown as napi-rs throws it.
+/// function returning `Result<Option<f64>, String>`: the same result (`undefined` for
+/// `None`), the same errors (`code` and message), a panic thrown as napi-rs throws it.
 macro_rules! raw_callback {
     ($name:ident, $body:ident) => {
         unsafe extern "C" fn $name(
@@ -1288,8 +1299,11 @@ macro_rules! raw_callback {
             // SAFETY: `env` is the calling environment, on its own thread.
             unsafe {
                 match outcome {
-                    Ok(Ok(n)) => {
+                    Ok(Ok(Some(n))) => {
                         sys::napi_create_double(env, n, &mut value);
+                    }
+                    Ok(Ok(None)) => {
+                        sys::napi_get_undefined(env, &mut value);
                     }
                     Ok(Err(e)) => napi::JsError::from(e).throw_into(env),
                     Err(panic) => napi::JsError::from(napi::bindgen_prelude::panic_to_error(panic))
@@ -1357,7 +1371,7 @@ impl napi::bindgen_prelude::ToNapiValue for CycleFunctions {
 /// The store cycle's calls on the shared buffer, as plain Node-API functions.
 #[napi(
     catch_unwind,
-    ts_return_type = "{ openStore: () => number, logoff: () => number, release: () => number }"
+    ts_return_type = "{ openStore: () => void, logoff: () => number, release: () => number }"
 )]
 pub fn store_cycle_functions() -> CycleFunctions {
     CycleFunctions
