@@ -22,6 +22,7 @@ mod fork;
 mod registry;
 mod spooler;
 mod store;
+mod trim;
 
 pub use clock::{Job, Runtime, Signal, ThreadPool, VirtualRuntime};
 pub use decide::{

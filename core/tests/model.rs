@@ -170,7 +170,17 @@ impl Model {
         }
     }
 
+    /// A transport's report; a refused one changes nothing (not even the first mention).
     fn report(&mut self, s: usize, op: &Op) -> Result<(), Error> {
+        let before = self.stores[s].stats;
+        let result = self.count(s, op);
+        if result.is_err() {
+            self.stores[s].stats = before;
+        }
+        result
+    }
+
+    fn count(&mut self, s: usize, op: &Op) -> Result<(), Error> {
         let st = self.serve(s);
         let gate = |g: Activity| {
             if st.allowed.contains(g) {

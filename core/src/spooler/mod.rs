@@ -5,11 +5,10 @@
 //! file carries the decision out: it keeps each store's activity and gates, releases the
 //! store the moment it drains, flushes the transports for PURGE and waits for it.
 
-use foldhash::fast::RandomState as IdHasher;
-use papaya::Guard;
+use scc::ebr::Guard;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::clock::{Runtime, Signal, ThreadPool};
@@ -21,7 +20,10 @@ use crate::fork;
 use crate::registry::{Held, Registry, default_path};
 use crate::store::{Store, Support};
 
+mod slots;
 mod types;
+
+use slots::{Entry, Slot, Slots};
 
 pub use types::{
     CloseReport, CreateError, Event, EventKind, SpoolerOptions, StoreStats, Subscriber, Transport,
@@ -38,30 +40,6 @@ const OPEN: u8 = 0;
 const CLOSING: u8 = 1;
 const CLOSED: u8 = 2;
 
-/// One store's state behind a lock of its own, shared by the index and the store's
-/// handles (which reach it without a lookup). The alignment gives every slot cache lines
-/// of its own, so threads working on different stores never write to the same line.
-#[repr(align(64))]
-struct Slot(Mutex<Entry>);
-
-impl Slot {
-    /// A store's state on its first mention: all gates open.
-    fn new() -> Slot {
-        Slot(Mutex::new(Entry {
-            stats: StoreStats {
-                allowed: Activity::all(),
-                ..StoreStats::default()
-            },
-            waiter: None,
-            deferred: false,
-        }))
-    }
-}
-
-/// Every store this spooler has served, by id. Lookups are lock-free and write no shared
-/// memory; a store's state is locked on its own. Slots are never removed, so a slot found
-/// stays the store's for the life of the spooler.
-type Stores = papaya::HashMap<Arc<str>, Arc<Slot>, IdHasher>;
 /// A copy-on-write list of callbacks: callers clone the `Arc` and call without the lock.
 type Registered<T> = RwLock<Arc<Vec<(u64, T)>>>;
 
@@ -71,7 +49,7 @@ struct Inner {
     purge_deadline_ns: AtomicU64,
     close_deadline: Duration,
     state: AtomicU8,
-    stores: Stores,
+    stores: Slots,
     transports: Registered<Arc<dyn Transport>>,
     subscribers: Registered<Subscriber>,
     has_subscribers: AtomicBool,
@@ -80,20 +58,6 @@ struct Inner {
     runtime: Arc<dyn Runtime>,
     /// The process's fork generation at creation: in a forked child every call fails.
     fork_generation: u64,
-}
-
-struct Entry {
-    stats: StoreStats,
-    /// The waiters of a logoff under way; completed when the store is released.
-    waiter: Option<Arc<dyn Signal>>,
-    /// The pending logoff comes from a refused final release.
-    deferred: bool,
-}
-
-/// Locks, ignoring poison: no code panics while holding the spooler's locks (callbacks
-/// run outside them), so a poisoned lock holds consistent data.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn validate_id(store_id: &str) -> Result<()> {
@@ -140,6 +104,58 @@ enum Report {
     EndReceive,
 }
 
+/// Counts a transport's report into the store's counters; a refused report (a closed gate,
+/// nothing to send or end) changes nothing.
+fn count(report: Report, s: &mut StoreStats) -> Result<()> {
+    let allowed = s.allowed;
+    let gate = |g: Activity| {
+        if allowed.contains(g) {
+            Ok(())
+        } else {
+            Err(Error::NoAccess)
+        }
+    };
+    match report {
+        Report::Submit => {
+            gate(Activity::OUTBOUND_QUEUE)?;
+            s.queued += 1;
+            s.submitted += 1;
+        }
+        Report::BeginSend => {
+            gate(Activity::OUTBOUND)?;
+            if s.queued == 0 {
+                return Err(Error::NotFound);
+            }
+            s.queued -= 1;
+            s.sending += 1;
+        }
+        Report::EndSend { sent } => {
+            if s.sending == 0 {
+                return Err(Error::NotFound);
+            }
+            s.sending -= 1;
+            if sent {
+                s.sent += 1;
+            } else {
+                s.queued += 1;
+            }
+        }
+        Report::BeginReceive => {
+            gate(Activity::INBOUND)?;
+            s.receiving += 1;
+            s.receptions += 1;
+        }
+        Report::EndReceive => {
+            if s.receiving == 0 {
+                return Err(Error::NotFound);
+            }
+            s.receiving -= 1;
+            s.received += 1;
+        }
+    }
+    Ok(())
+}
+
 impl Spooler {
     /// The spooler of `profile` with default options.
     pub fn new(profile: &str) -> Result<Spooler> {
@@ -182,15 +198,7 @@ impl Spooler {
                 purge_deadline_ns: AtomicU64::new(duration_ns(options.purge_deadline)),
                 close_deadline: options.close_deadline,
                 state: AtomicU8::new(OPEN),
-                // Blocking resizes: lookups never have to look into a table being copied.
-                // Slots are never removed, so the only garbage is a table outgrown by a
-                // resize: a batch of one frees it as soon as no lookup still reads it,
-                // rather than keeping every outgrown table until 32 have piled up.
-                stores: papaya::HashMap::builder()
-                    .hasher(IdHasher::default())
-                    .resize_mode(papaya::ResizeMode::Blocking)
-                    .collector(seize::Collector::new().batch_size(1))
-                    .build(),
+                stores: Slots::new(),
                 transports: RwLock::default(),
                 subscribers: RwLock::default(),
                 has_subscribers: AtomicBool::new(false),
@@ -232,23 +240,6 @@ impl Spooler {
             .store(duration_ns(deadline), Ordering::Relaxed);
     }
 
-    /// The id (shared with the store's events and handles) and slot of `store_id`,
-    /// created on its first mention. One hash and no shared write when it exists.
-    fn slot_or_insert<'g>(
-        &self,
-        store_id: &str,
-        guard: &'g impl Guard,
-    ) -> (&'g Arc<str>, &'g Arc<Slot>) {
-        let stores = &self.inner.stores;
-        if let Some(found) = stores.get_key_value(store_id, guard) {
-            return found;
-        }
-        stores.get_or_insert_with(Arc::from(store_id), || Arc::new(Slot::new()), guard);
-        stores
-            .get_key_value(store_id, guard)
-            .expect("slots are never removed")
-    }
-
     /// In a child forked after this spooler was created, every call fails.
     fn check_fork(&self) -> Result<()> {
         if fork::generation() == self.inner.fork_generation {
@@ -275,34 +266,37 @@ impl Spooler {
         validate_id(store_id)?;
         self.check_open(false)?;
         let mut events = self.events();
-        let (id, slot) = {
-            let guard = self.inner.stores.guard();
-            let (id, slot) = self.slot_or_insert(store_id, &guard);
-            (id.clone(), slot.clone())
-        };
-        {
-            let entry = &mut *lock(&slot.0);
-            // Record the hold first: if that fails, nothing has changed. A store whose
-            // logoff is still pending is held already (its client counts until released).
-            if entry.stats.clients == 0
+        let slot = {
+            let guard = Guard::new();
+            let mut served = self.inner.stores.serve(store_id, &guard);
+            // Record the hold first: if that fails, nothing has changed (a store served
+            // only for this call is not served after all). A store whose logoff is still
+            // pending is held already (its client counts until released).
+            if served.entry.stats.clients == 0
                 && let Some(registry) = &self.inner.registry
+                && let Err(e) = registry.publish(&served.slot.id)
             {
-                registry.publish(&id).map_err(|e| e.error)?;
+                self.inner.stores.unserve(served);
+                return Err(e.error);
             }
+            let slot = served.slot.clone();
+            let (id, entry) = (&slot.id, &mut *served.entry);
             entry.stats.clients += 1;
             if let Some(mode) = entry.stats.pending {
-                self.release_entry(entry, &id, &mut events, || Event {
+                self.release_entry(entry, id, &mut events, || Event {
                     detail: Some("the store was opened again before it drained".into()),
-                    ..event(EventKind::Released, &id, Some(mode))
+                    ..event(EventKind::Released, id, Some(mode))
                 });
             }
             entry.stats.released = false;
             entry.stats.allowed = Activity::all();
-        }
+            self.inner.stores.note(entry);
+            slot
+        };
         self.dispatch(events);
+        let id = slot.id.clone();
         let support = SpoolerSupport {
             spooler: self.clone(),
-            store_id: id.clone(),
             slot,
         };
         Ok(Store::with_id(
@@ -312,7 +306,8 @@ impl Spooler {
         ))
     }
 
-    /// Ends one client's hold on the entry: closes the gates, completes the waiters.
+    /// Ends one client's hold on the entry: closes the gates, completes the waiters, and
+    /// forgets the store when that was its last client and nothing of it is left.
     fn release_entry(
         &self,
         entry: &mut Entry,
@@ -334,6 +329,7 @@ impl Spooler {
             waiter.complete();
         }
         events.push(event);
+        self.inner.stores.note(entry);
     }
 
     fn events(&self) -> Events {
@@ -349,56 +345,15 @@ impl Spooler {
         self.check_open(ending)?;
         let mut events = self.events();
         {
-            let guard = self.inner.stores.guard();
-            let (id, slot) = self.slot_or_insert(store_id, &guard);
-            let entry = &mut *lock(&slot.0);
-            let s = &mut entry.stats;
-            let allowed = s.allowed;
-            let gate = |g: Activity| {
-                if allowed.contains(g) {
-                    Ok(())
-                } else {
-                    Err(Error::NoAccess)
-                }
-            };
-            match report {
-                Report::Submit => {
-                    gate(Activity::OUTBOUND_QUEUE)?;
-                    s.queued += 1;
-                    s.submitted += 1;
-                }
-                Report::BeginSend => {
-                    gate(Activity::OUTBOUND)?;
-                    if s.queued == 0 {
-                        return Err(Error::NotFound);
-                    }
-                    s.queued -= 1;
-                    s.sending += 1;
-                }
-                Report::EndSend { sent } => {
-                    if s.sending == 0 {
-                        return Err(Error::NotFound);
-                    }
-                    s.sending -= 1;
-                    if sent {
-                        s.sent += 1;
-                    } else {
-                        s.queued += 1;
-                    }
-                }
-                Report::BeginReceive => {
-                    gate(Activity::INBOUND)?;
-                    s.receiving += 1;
-                    s.receptions += 1;
-                }
-                Report::EndReceive => {
-                    if s.receiving == 0 {
-                        return Err(Error::NotFound);
-                    }
-                    s.receiving -= 1;
-                    s.received += 1;
-                }
+            let guard = Guard::new();
+            let mut served = self.inner.stores.serve(store_id, &guard);
+            if let Err(e) = count(report, &mut served.entry.stats) {
+                // A refused report changes nothing: not even the first mention of an id.
+                self.inner.stores.unserve(served);
+                return Err(e);
             }
+            let (id, entry) = (&served.slot.id, &mut *served.entry);
+            let s = &entry.stats;
             if ending
                 && let Some(mode) = s.pending
                 && drained(mode, s.activity())
@@ -408,8 +363,10 @@ impl Spooler {
                     ..event(EventKind::Released, id, Some(mode))
                 });
             }
+            self.inner.stores.note(entry);
         }
         self.dispatch(events);
+        self.inner.stores.sweep();
         Ok(())
     }
 
@@ -448,23 +405,26 @@ impl Spooler {
         Ok(self.stats(store_id)?.activity())
     }
 
-    /// The store's counters (all zero, gates closed, for a store never mentioned).
+    /// The store's counters. A store never mentioned reads all zero, gates closed; so does
+    /// a store forgotten: once released with nothing queued, in flight or pending, a store
+    /// is kept as it was (gates closed, `released`) until at least 128 other stores, and at
+    /// least as many as are in use, went idle after it, and is then forgotten; its next
+    /// mention serves it afresh.
     pub fn stats(&self, store_id: &str) -> Result<StoreStats> {
         validate_id(store_id)?;
         self.check_fork()?;
-        let guard = self.inner.stores.guard();
-        Ok(self
-            .inner
-            .stores
-            .get(store_id, &guard)
-            .map(|slot| lock(&slot.0).stats)
-            .unwrap_or_default())
+        Ok(self.inner.stores.stats(store_id))
     }
 
-    /// The ids of every store this spooler has served.
+    /// The ids of every store this spooler serves (forgotten stores left out).
     pub fn store_ids(&self) -> Vec<String> {
-        let stores = self.inner.stores.pin();
-        let mut ids: Vec<String> = stores.iter().map(|(id, _)| id.to_string()).collect();
+        let mut ids: Vec<String> = self
+            .inner
+            .stores
+            .all()
+            .iter()
+            .map(|slot| slot.id.to_string())
+            .collect();
         ids.sort();
         ids
     }
@@ -563,7 +523,7 @@ impl Spooler {
         self.check_open(false)?;
         let mut events = self.events();
         let (decision, waiter) = {
-            let entry = &mut *lock(&slot.0);
+            let entry = &mut *slot.lock();
             let shared = entry.stats.clients > 1
                 || match self.inner.registry.as_ref().map(|r| r.others_hold(id)) {
                     None | Some(Held::No) => false,
@@ -617,6 +577,7 @@ impl Spooler {
                             registry.withdraw(id);
                         }
                         events.push(e);
+                        self.inner.stores.note(entry);
                     } else {
                         self.release_entry(entry, id, &mut events, e);
                     }
@@ -639,6 +600,7 @@ impl Spooler {
         };
         *flags = decision.out_flags.bits();
         self.dispatch(events);
+        self.inner.stores.sweep();
         if !decision.waits {
             return Ok(());
         }
@@ -656,7 +618,7 @@ impl Spooler {
         let mut still_pending = false;
         if let Some(waiter) = waiter.filter(|_| !released) {
             // The logoff goes on as NO_WAIT, with nobody waiting.
-            let entry = &mut *lock(&slot.0);
+            let entry = &mut *slot.lock();
             if entry
                 .waiter
                 .as_ref()
@@ -742,10 +704,9 @@ impl Spooler {
         let mut report = CloseReport::default();
         let mut waiting = Vec::new();
         let mut events = self.events();
-        {
-            let stores = self.inner.stores.pin();
-            for (id, slot) in stores.iter() {
-                let entry = &mut *lock(&slot.0);
+        for slot in self.inner.stores.all() {
+            {
+                let (id, entry) = (&slot.id, &mut *slot.lock());
                 if entry.stats.clients == 0 && entry.stats.pending.is_none() {
                     continue;
                 }
@@ -830,7 +791,6 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 /// The Support of one client of a spooler-served store.
 struct SpoolerSupport {
     spooler: Spooler,
-    store_id: Arc<str>,
     /// The store's slot: the handle's calls need no lookup.
     slot: Arc<Slot>,
 }
@@ -838,15 +798,15 @@ struct SpoolerSupport {
 impl Support for SpoolerSupport {
     fn store_logoff_transports(&self, flags: &mut u32) -> Result<()> {
         self.spooler
-            .store_logoff_transports(&self.store_id, &self.slot, flags, false)
+            .store_logoff_transports(&self.slot.id, &self.slot, flags, false)
     }
 
     fn final_release(&self, flags: &mut u32) -> Result<()> {
         self.spooler
-            .store_logoff_transports(&self.store_id, &self.slot, flags, true)
+            .store_logoff_transports(&self.slot.id, &self.slot, flags, true)
     }
 
     fn activity(&self) -> Activity {
-        lock(&self.slot.0).stats.activity()
+        self.slot.lock().stats.activity()
     }
 }

@@ -89,6 +89,12 @@ pub type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
 ///
 /// At every moment `submitted == queued + sending + sent` and
 /// `receptions == receiving + received`: no message is ever dropped.
+///
+/// The spooler keeps a store's counters while it serves the store. A store released with
+/// nothing queued, in flight or pending is kept for a while, as it was, and then forgotten
+/// (memory stays bounded by the stores in use): a forgotten store reads as one never
+/// mentioned, `StoreStats::default()`, and its next mention serves it afresh, counting from
+/// zero. See [`Spooler::stats`](crate::Spooler::stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreStats {
     /// Messages waiting in the outbound queue.
