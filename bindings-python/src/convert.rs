@@ -1,6 +1,7 @@
 //! Conversions at the Python boundary: arguments in (checked, never guessed), the core's
 //! values out as the Python types of `mapi_logoff._types`.
 
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use mapi_logoff::{
@@ -54,11 +55,32 @@ impl<'py> FromPyObject<'_, 'py> for Name<'py> {
                     .map_or_else(|_| "?".into(), |n| n.to_string())
             ))
         })?;
-        match s.encode_utf8() {
-            Ok(bytes) => Ok(Name(bytes)),
-            Err(_) => Err(to_pyerr(obj.py(), mapi_logoff::Error::InvalidParameter)),
+        let py = obj.py();
+        // The same `str` object again (a literal, a variable reused): its bytes as last time.
+        let cached = LAST_NAME.with_borrow(|c| {
+            c.as_ref()
+                .filter(|(id, _)| id.is(&*s))
+                .map(|(_, bytes)| bytes.clone_ref(py))
+        });
+        if let Some(bytes) = cached {
+            return Ok(Name(bytes.into_bound(py)));
         }
+        let bytes = s
+            .encode_utf8()
+            .map_err(|_| to_pyerr(py, mapi_logoff::Error::InvalidParameter))?;
+        if s.is_exact_instance_of::<PyString>() {
+            let entry = (s.to_owned().unbind(), bytes.clone().unbind());
+            // The entry it replaces is dropped outside the borrow.
+            drop(LAST_NAME.with_borrow_mut(|c| c.replace(entry)));
+        }
+        Ok(Name(bytes))
     }
+}
+
+thread_local! {
+    /// The last store id or profile converted on this thread, an exact `str` (immutable, and
+    /// no code of a subclass runs when it is dropped), with its UTF-8 bytes.
+    static LAST_NAME: RefCell<Option<(Py<PyString>, Py<PyBytes>)>> = const { RefCell::new(None) };
 }
 
 /// A deadline: seconds as an `int` or `float`, or a `datetime.timedelta`. Negative, NaN,
