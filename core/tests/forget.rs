@@ -65,10 +65,10 @@ fn a_released_idle_store_is_kept_as_it_was_then_forgotten_after_many_others() {
     assert_eq!(kept.allowed, Activity::empty());
     assert_eq!(sp.begin_receive("s"), Err(Error::NoAccess));
     assert!(sp.store_ids().contains(&"s".to_string()));
-    // Fewer than 128 other stores going idle forget nothing.
-    churn(&sp, "a", 100);
+    // Fewer than 64 other stores going idle forget nothing.
+    churn(&sp, "a", 50);
     assert_eq!(sp.stats("s").unwrap(), kept);
-    // Two sweeps later (each after at least 128 stores went idle) it is forgotten.
+    // Two sweeps later (each after at least 64 stores went idle) it is forgotten.
     churn(&sp, "b", 300);
     assert_eq!(sp.stats("s").unwrap(), StoreStats::default(), "forgotten");
     assert!(!sp.store_ids().contains(&"s".to_string()));
