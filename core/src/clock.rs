@@ -49,6 +49,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 // ---------------------------------------------------------------------------------------------
 // The real runtime.
 
+/// Set once the process is exiting: every wait on the real clock ends at once.
+static WAITS_ENDED: AtomicBool = AtomicBool::new(false);
+
+/// The longest a wait sleeps before it looks at [`WAITS_ENDED`] again.
+const WAKE_CHECK: Duration = Duration::from_millis(50);
+
+/// For a process that is exiting: every wait of the library on the real clock (a PURGE
+/// waiting for its store or its transports, a close waiting for stores to drain) ends now,
+/// within about 50 ms, as if its deadline had passed, and so does every wait that starts
+/// later. It cannot be undone. A host whose exit waits for the threads on which such calls
+/// wait (Node joins its thread pool at `process.exit()`) calls it when exit begins.
+pub fn end_all_waits() {
+    WAITS_ENDED.store(true, Ordering::SeqCst);
+}
+
 /// How long a thread spins before it sleeps: a hand-over between a caller and a worker that
 /// are both awake costs a cache-line transfer instead of a sleep and a wake-up.
 const SPIN: Duration = Duration::from_micros(50);
@@ -253,13 +268,14 @@ impl Signal for RealSignal {
         while !self.is_complete() {
             let now = Instant::now();
             let left = match deadline {
+                _ if WAITS_ENDED.load(Ordering::SeqCst) => return false,
                 Some(d) if now >= d => return false,
                 Some(d) => d - now,
                 None => Duration::from_secs(3600),
             };
             g = self
                 .cv
-                .wait_timeout(g, left)
+                .wait_timeout(g, left.min(WAKE_CHECK))
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
