@@ -140,6 +140,14 @@ export interface NativeSpoolerOptions {
 }
 
 /**
+ * The main thread's `process.exit()` began (the JS adapter calls it from the `exit`
+ * event). Node then waits for its thread pool, where an awaited PURGE may be waiting for a
+ * transport the event loop will never run: every flush still waiting for its answer fails
+ * now, and every wait of the library ends as if its deadline had passed.
+ */
+export declare function processExiting(): void
+
+/**
  * Opens a store on the spooler `spooler` (a `NativeSpooler`'s `handle`, which its JS
  * `Spooler` keeps alive): the store's handle for the `store*` functions.
  */

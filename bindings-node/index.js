@@ -843,6 +843,7 @@ module.exports.decide = nativeBinding.decide
 module.exports.decidePacked = nativeBinding.decidePacked
 module.exports.decideTable = nativeBinding.decideTable
 module.exports.flushDone = nativeBinding.flushDone
+module.exports.processExiting = nativeBinding.processExiting
 module.exports.spoolerOpenStore = nativeBinding.spoolerOpenStore
 module.exports.storeAddRef = nativeBinding.storeAddRef
 module.exports.storeArgsBuffer = nativeBinding.storeArgsBuffer

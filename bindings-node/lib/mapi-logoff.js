@@ -54,6 +54,13 @@ function currentPlatform() {
 
 const constants = native.constants()
 
+// At process.exit() Node waits for its thread pool, where an awaited PURGE may wait for a
+// transport that the event loop will never run again: end those waits (in the main thread
+// only; a worker thread that ends leaves the process and its other threads running).
+if (require('node:worker_threads').isMainThread) {
+  process.once('exit', () => native.processExiting())
+}
+
 /** A frozen plain object of `name: value`, in order of value. */
 function frozenByValue(table) {
   return Object.freeze(Object.fromEntries(Object.entries(table).sort((a, b) => a[1] - b[1])))

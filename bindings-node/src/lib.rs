@@ -303,6 +303,19 @@ pub fn flush_done(token: u32, hresult: u32) -> bool {
     }
 }
 
+/// The main thread's `process.exit()` began (the JS adapter calls it from the `exit`
+/// event). Node then waits for its thread pool, where an awaited PURGE may be waiting for a
+/// transport the event loop will never run: every flush still waiting for its answer fails
+/// now, and every wait of the library ends as if its deadline had passed.
+#[napi(catch_unwind)]
+pub fn process_exiting() {
+    let waiting: Vec<SyncSender<u32>> = pending().drain().map(|(_, tx)| tx).collect();
+    for tx in waiting {
+        let _ = tx.send(ml::Error::CallFailed.hresult_bits());
+    }
+    ml::end_all_waits();
+}
+
 fn flush_result(hresult: u32) -> ml::Result<()> {
     match hresult {
         0 => Ok(()),

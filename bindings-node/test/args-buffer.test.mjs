@@ -115,9 +115,13 @@ describe('store calls through the shared buffer', () => {
       assert.equal(x.release(), 0)
       assert.equal(x.savedMode, ORDERLY)
       assert.equal(y.savedMode, NO_WAIT)
+      assert.equal(a.stats(`x${i}`).released, true)
+      assert.equal(b.stats(`y${i}`).released, true)
     }
-    assert.equal(a.storeIds().length, 200)
-    assert.equal(b.storeIds().length, 200)
+    // Each spooler served only its own stores (released idle stores are forgotten after a
+    // while, so not all 200 are still listed).
+    assert.ok(a.storeIds().length > 0 && a.storeIds().every((id) => id.startsWith('x')))
+    assert.ok(b.storeIds().length > 0 && b.storeIds().every((id) => id.startsWith('y')))
   })
 
   test('a worker thread has its own buffer', async () => {
