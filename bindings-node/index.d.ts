@@ -145,18 +145,26 @@ export interface NativeSpoolerOptions {
 }
 
 /**
+ * The main thread's `process.exit()` began (the JS adapter calls it from the `exit`
+ * event). Node then waits for its thread pool, where an awaited PURGE may be waiting for a
+ * transport the event loop will never run: every flush still waiting for its answer fails
+ * now, and every wait of the library ends as if its deadline had passed.
+ */
+export declare function processExiting(): void
+
+/**
  * Opens a store on the spooler `spooler` (a `NativeSpooler`'s `handle`, which its JS
  * `Spooler` keeps alive): the store's handle for the `store*` functions.
  */
 export declare function spoolerOpenStore(spooler: number, storeId: string): number
 
-/** [`spooler_open_store`] with its arguments in the buffer (`word`, `len` and `id`). */
-export declare function spoolerOpenStoreArgs(): number
-
 export declare function storeAddRef(handle: number): number
 
 /** A new shared buffer for this environment's `*Args` calls (layout: [`Args`]). */
 export declare function storeArgsBuffer(): ArrayBuffer
+
+/** The store cycle's calls on the shared buffer, as plain Node-API functions. */
+export declare function storeCycleFunctions(): { openStore: () => void, logoff: () => number, release: () => number }
 
 /** The store id, for a store opened on a spooler. */
 export declare function storeId(handle: number): string | null
@@ -166,9 +174,6 @@ export declare function storeIsStrict(handle: number): boolean
 /** StoreLogoff: saves the mode, returns the mode with the activity. */
 export declare function storeLogoff(handle: number, flags: number): number
 
-/** [`store_logoff`] with its arguments in the buffer (`handle` and `word`). */
-export declare function storeLogoffArgs(): number
-
 export declare function storeLogoffTransports(handle: number, flags: number): LogoffOutcome
 
 export declare function storeLogoffTransportsAsync(handle: number, flags: number): Promise<LogoffOutcome>
@@ -177,9 +182,6 @@ export declare function storeRefCount(handle: number): number
 
 /** IUnknown::Release; the result as [`release_result`] gives it. */
 export declare function storeRelease(handle: number): number
-
-/** [`store_release`] with its argument in the buffer (`handle`). */
-export declare function storeReleaseArgs(): number
 
 /** [`store_release`] on a worker thread; the slot is freed on the JS thread. */
 export declare function storeReleaseAsync(handle: number): Promise<number>

@@ -54,6 +54,13 @@ function currentPlatform() {
 
 const constants = native.constants()
 
+// At process.exit() Node waits for its thread pool, where an awaited PURGE may wait for a
+// transport that the event loop will never run again: end those waits (in the main thread
+// only; a worker thread that ends leaves the process and its other threads running).
+if (require('node:worker_threads').isMainThread) {
+  process.once('exit', () => native.processExiting())
+}
+
 /** A frozen plain object of `name: value`, in order of value. */
 function frozenByValue(table) {
   return Object.freeze(Object.fromEntries(Object.entries(table).sort((a, b) => a[1] - b[1])))
@@ -400,9 +407,14 @@ function unpackDecision(p) {
 // each `*Args` call, which reads it before anything else can run.
 const ARGS = native.storeArgsBuffer()
 // Held here: the exports object has many properties, and loading one costs a call to V8's
-// generic property lookup on every use.
-const { spoolerOpenStoreArgs, storeLogoffArgs, storeReleaseArgs } = native
-const ARGS_HANDLE = new Float64Array(ARGS, 0, 1) // byte 0: a store handle
+// generic property lookup on every use. Plain Node-API functions (src/lib.rs,
+// `store_cycle_functions`), without napi-rs's per-call bookkeeping.
+const {
+  openStore: spoolerOpenStoreArgs,
+  logoff: storeLogoffArgs,
+  release: storeReleaseArgs,
+} = native.storeCycleFunctions()
+const ARGS_HANDLE = new Float64Array(ARGS, 0, 1) // byte 0: a store handle (also openStore's answer)
 // byte 8: a spooler handle or flags; 12: the id's length; 16: pending, set with the arguments
 const ARGS_WORDS = new Uint32Array(ARGS, 8, 3)
 const ARGS_ID = new Uint8Array(ARGS, 24) // the store id's bytes
@@ -484,10 +496,11 @@ class Spooler {
       ARGS_WORDS[0] = this.#handle
       ARGS_WORDS[2] = 1
       try {
-        handle = spoolerOpenStoreArgs()
+        spoolerOpenStoreArgs() // writes the store's handle back to the buffer
       } catch (err) {
         throw toMapiError(err)
       }
+      handle = ARGS_HANDLE[0]
     } else {
       checkName('storeId', storeId)
       try {

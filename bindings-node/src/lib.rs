@@ -306,6 +306,19 @@ pub fn flush_done(token: u32, hresult: u32) -> bool {
     }
 }
 
+/// The main thread's `process.exit()` began (the JS adapter calls it from the `exit`
+/// event). Node then waits for its thread pool, where an awaited PURGE may be waiting for a
+/// transport the event loop will never run: every flush still waiting for its answer fails
+/// now, and every wait of the library ends as if its deadline had passed.
+#[napi(catch_unwind)]
+pub fn process_exiting() {
+    let waiting: Vec<SyncSender<u32>> = pending().drain().map(|(_, tx)| tx).collect();
+    for tx in waiting {
+        let _ = tx.send(ml::Error::CallFailed.hresult_bits());
+    }
+    ml::end_all_waits();
+}
+
 fn flush_result(hresult: u32) -> ml::Result<()> {
     match hresult {
         0 => Ok(()),
@@ -587,7 +600,7 @@ impl From<ml::Result<ml::CloseReport>> for CloseOutcome {
 #[napi]
 pub struct NativeSpooler {
     spooler: ml::Spooler,
-    /// Its place in [`SPOOLERS`], which names its stores in the store slab.
+    /// Its place in [`JsThread::spoolers`], which names its stores in the store slab.
     slot: u32,
     deadline_ms: Arc<AtomicU64>,
     /// The subscriptions made through this object, ended by a close.
@@ -626,7 +639,7 @@ impl NativeSpooler {
             )
         })?;
         Ok(NativeSpooler {
-            slot: SPOOLERS.with_borrow_mut(|sp| sp.insert(&spooler)),
+            slot: JS.with_borrow_mut(|js| js.spoolers.insert(&spooler)),
             spooler,
             deadline_ms: Arc::new(AtomicU64::new(duration_ms(deadline))),
             subscriptions: Arc::default(),
@@ -789,13 +802,19 @@ impl NativeSpooler {
 
 /// The spoolers of this JS thread, by `NativeSpooler::slot`: `spooler_open_store` finds
 /// its spooler here instead of unwrapping a `NativeSpooler`.
-#[derive(Default)]
 struct Spoolers {
     slots: Vec<Option<ml::Spooler>>,
     free: Vec<u32>,
 }
 
 impl Spoolers {
+    const fn new() -> Spoolers {
+        Spoolers {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
     fn insert(&mut self, spooler: &ml::Spooler) -> u32 {
         match self.free.pop() {
             Some(i) => {
@@ -810,22 +829,50 @@ impl Spoolers {
     }
 }
 
+/// What the store calls find on this JS thread, in one thread-local: each access to a
+/// thread-local of this shared library is a call to `__tls_get_addr`, and the store cycle's
+/// calls now make one each (they made two to seven, about a tenth of the cycle).
+struct JsThread {
+    spoolers: Spoolers,
+    stores: Slab,
+    /// The buffer of each JS environment on this thread, with its `napi_env`.
+    args: Vec<(sys::napi_env, *mut Args)>,
+}
+
 thread_local! {
-    static SPOOLERS: RefCell<Spoolers> = RefCell::default();
+    static JS: RefCell<JsThread> = const {
+        RefCell::new(JsThread {
+            spoolers: Spoolers::new(),
+            stores: Slab::new(),
+            args: Vec::new(),
+        })
+    };
+}
+
+/// Opens a store on the spooler in slot `spooler` and gives it a slot in `stores`: the
+/// store's handle. Runs inside the borrow of [`JS`]: opening reaches no JS (events are
+/// posted).
+fn open_store_in(
+    spoolers: &Spoolers,
+    stores: &mut Slab,
+    spooler: u32,
+    store_id: &str,
+) -> ml::Result<f64> {
+    let store = spoolers
+        .slots
+        .get(spooler as usize)
+        .and_then(Option::as_ref)
+        .ok_or(ml::Error::InvalidObject)?
+        .open_store(store_id)?;
+    Ok(stores.insert(spooler, store))
 }
 
 /// Opens a store on the spooler `spooler` (a `NativeSpooler`'s `handle`, which its JS
 /// `Spooler` keeps alive): the store's handle for the `store*` functions.
 #[napi(catch_unwind)]
 pub fn spooler_open_store(spooler: u32, store_id: String) -> napi::Result<f64, String> {
-    let store = SPOOLERS
-        .with_borrow(|sp| {
-            let spooler = sp.slots.get(spooler as usize)?.as_ref()?;
-            Some(spooler.open_store(&store_id))
-        })
-        .unwrap_or(Err(ml::Error::InvalidObject))
-        .map_err(mapi_error)?;
-    Ok(STORES.with_borrow_mut(|slab| slab.insert(spooler, store)))
+    JS.with_borrow_mut(|js| open_store_in(&js.spoolers, &mut js.stores, spooler, &store_id))
+        .map_err(mapi_error)
 }
 
 impl Drop for NativeSpooler {
@@ -833,19 +880,17 @@ impl Drop for NativeSpooler {
     /// (their JS `Store`s, which keep the JS `Spooler` alive, are gone too).
     fn drop(&mut self) {
         let slot = self.slot;
-        let _ = SPOOLERS.try_with(|sp| {
-            if let Ok(mut sp) = sp.try_borrow_mut()
-                && let Some(s) = sp.slots.get_mut(slot as usize)
-                && s.take().is_some()
-            {
-                sp.free.push(slot);
-            }
-        });
-        let stores = STORES
-            .try_with(|slab| slab.try_borrow_mut().map(|mut s| s.remove_owned(slot)))
+        // Dropped outside the borrow (a spooler's last clone may go with them).
+        let owned = JS
+            .try_with(|js| {
+                let mut js = js.try_borrow_mut().ok()?;
+                let spooler = js.spoolers.slots.get_mut(slot as usize)?.take()?;
+                js.spoolers.free.push(slot);
+                Some((spooler, js.stores.remove_owned(slot)))
+            })
             .ok()
-            .and_then(Result::ok);
-        drop(stores);
+            .flatten();
+        drop(owned);
     }
 }
 
@@ -889,19 +934,20 @@ const SLOT_RANGE: f64 = 4_294_967_296.0;
 
 struct Slot {
     generation: u32,
-    /// The `NativeSpooler::serial` of the spooler that opened the store.
+    /// The `NativeSpooler::slot` of the spooler that opened the store.
     owner: u32,
     store: Option<ml::Store>,
+    /// The mode flag the store's last accepted `logoff` wrote back (0: none yet), which is
+    /// the mode the core saved: only `logoff` changes it, and only on this thread.
+    mode: Cell<u32>,
 }
 
-#[derive(Default)]
 struct Slab {
     slots: Vec<Slot>,
     free: Vec<u32>,
 }
 
 thread_local! {
-    static STORES: RefCell<Slab> = RefCell::default();
     /// What a stale handle names: a store whose count has reached 0, so every call
     /// answers as the core answers for a finally released handle.
     static TOMBSTONE: ml::Store = {
@@ -932,6 +978,13 @@ fn handle_parts(handle: f64) -> Option<(usize, u32)> {
 }
 
 impl Slab {
+    const fn new() -> Slab {
+        Slab {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
     fn insert(&mut self, owner: u32, store: ml::Store) -> f64 {
         let slot = match self.free.pop() {
             Some(i) => i,
@@ -940,6 +993,7 @@ impl Slab {
                     generation: 0,
                     owner: 0,
                     store: None,
+                    mode: Cell::new(0),
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -947,17 +1001,19 @@ impl Slab {
         let s = &mut self.slots[slot as usize];
         s.owner = owner;
         s.store = Some(store);
+        s.mode.set(0);
         f64::from(s.generation) * SLOT_RANGE + f64::from(slot)
     }
 
-    fn get(&self, handle: f64) -> Option<&ml::Store> {
+    /// The slot `handle` names, if it still holds a store.
+    fn slot(&self, handle: f64) -> Option<&Slot> {
         let (slot, generation) = handle_parts(handle)?;
         let s = self.slots.get(slot)?;
-        if s.generation == generation {
-            s.store.as_ref()
-        } else {
-            None
-        }
+        (s.generation == generation && s.store.is_some()).then_some(s)
+    }
+
+    fn get(&self, handle: f64) -> Option<&ml::Store> {
+        self.slot(handle)?.store.as_ref()
     }
 
     /// Empties the slot of `handle` if it still names a store, and advances its generation.
@@ -998,7 +1054,7 @@ impl Slab {
 /// Calls `f` with the store `handle` names (the tombstone if none). `f` runs inside the
 /// slab's borrow: it must not reach JS (no transport, no final release).
 fn with_store<T>(handle: f64, f: impl FnOnce(&ml::Store) -> T) -> T {
-    STORES.with_borrow(|slab| match slab.get(handle) {
+    JS.with_borrow(|js| match js.stores.get(handle) {
         Some(store) => f(store),
         None => TOMBSTONE.with(f),
     })
@@ -1012,7 +1068,7 @@ fn store_of(handle: f64) -> ml::Store {
 /// Frees the slot of `handle` after a release returned 0 (the count stays 0).
 fn forget_store(handle: f64) {
     // Dropped outside the borrow: the last clone of a spooler may go with it.
-    let store = STORES.with_borrow_mut(|slab| slab.remove(handle));
+    let store = JS.with_borrow_mut(|js| js.stores.remove(handle));
     drop(store);
 }
 
@@ -1068,10 +1124,31 @@ pub fn store_is_strict(handle: f64) -> bool {
 /// StoreLogoff: saves the mode, returns the mode with the activity.
 #[napi(catch_unwind)]
 pub fn store_logoff(handle: f64, flags: u32) -> napi::Result<u32, String> {
+    JS.with_borrow(|js| logoff_in(&js.stores, handle, flags))
+        .map_err(mapi_error)
+}
+
+/// StoreLogoff on the store `handle` names in `stores` (the tombstone if none), keeping the
+/// saved mode's flag in its slot. The core asks the spooler for the activity: no transport,
+/// no JS.
+fn logoff_in(stores: &Slab, handle: f64, flags: u32) -> ml::Result<u32> {
     let mut f = flags;
-    // The core asks the spooler for the activity: no transport, no JS.
-    with_store(handle, |s| s.logoff(&mut f)).map_err(mapi_error)?;
+    match stores.slot(handle) {
+        Some(slot) => {
+            slot.store.as_ref().map_or(Ok(()), |s| s.logoff(&mut f))?;
+            slot.mode.set(f & ml::LogoffFlags::INPUT_MASK);
+        }
+        None => TOMBSTONE.with(|s| s.logoff(&mut f))?,
+    }
     Ok(f)
+}
+
+/// Whether a final release with this saved mode flag returns at once, reaching no JS and
+/// waiting for nothing: PURGE waits for the transports (which may be JS on this thread), and
+/// ABORT (also the mode of a store never logged off) may wait for cancellations.
+fn releases_at_once(mode_flag: u32) -> bool {
+    let at_once = ml::LogoffFlags::NO_WAIT | ml::LogoffFlags::ORDERLY | ml::LogoffFlags::QUIET;
+    mode_flag != 0 && mode_flag & !at_once.bits() == 0
 }
 
 #[napi(catch_unwind)]
@@ -1113,10 +1190,12 @@ pub fn store_release(env: Env, handle: f64) -> f64 {
 // arguments, and none for one that takes none; on the idle store cycle that was the
 // largest cost after the core's own work. So the cycle's calls also come in a form taking
 // no arguments: `lib/mapi-logoff.js` writes them into an `ArrayBuffer` shared with this
-// module ([`store_args_buffer`], one per JS environment) and calls the `*Args` function
+// module ([`store_args_buffer`], one per JS environment) and calls the `*_args` function
 // at once, which reads them before doing anything that could reach JS. The layout is
 // [`Args`]; the JS side checks every argument as before (and uses the argument-taking
-// functions for what does not fit: a store id that is not ASCII or is too long).
+// functions for what does not fit: a store id that is not ASCII or is too long). The
+// `*_args` functions are plain Node-API callbacks ([`store_cycle_functions`]), not
+// `#[napi]` ones: napi-rs's wrapper still costs a borrow barrier per call.
 
 /// Bytes of store id the buffer holds.
 const ARGS_ID_CAP: usize = 1024;
@@ -1125,9 +1204,9 @@ const ARGS_ID_CAP: usize = 1024;
 /// or logoff flags), `len` at 12 (the store id's length in bytes), `pending` at 16 (set by
 /// JS with the arguments, cleared here when they are read), the id's bytes from 24.
 ///
-/// The functions take no `Env` (napi-rs counts it as an argument), so they find their
-/// buffer by `pending`: a thread runs one call at a time, and each is read before the call
-/// can reach JS, so only the calling environment's buffer is pending.
+/// The functions find their buffer by `pending`: a thread runs one call at a time, and
+/// each is read before the call can reach JS, so only the calling environment's buffer is
+/// pending.
 #[repr(C, align(8))]
 struct Args {
     handle: f64,
@@ -1138,11 +1217,6 @@ struct Args {
     id: [u8; ARGS_ID_CAP],
 }
 
-thread_local! {
-    /// The buffer of each JS environment on this thread, with its `napi_env`.
-    static ARGS: RefCell<Vec<(sys::napi_env, *mut Args)>> = const { RefCell::new(Vec::new()) };
-}
-
 /// Frees a buffer when its environment's `ArrayBuffer` is collected (at its teardown: the
 /// package keeps it for its lifetime).
 unsafe extern "C" fn free_args(
@@ -1151,7 +1225,7 @@ unsafe extern "C" fn free_args(
     _hint: *mut std::ffi::c_void,
 ) {
     let args = data.cast::<Args>();
-    let _ = ARGS.try_with(|a| a.borrow_mut().retain(|&(_, p)| p != args));
+    let _ = JS.try_with(|js| js.borrow_mut().args.retain(|&(_, p)| p != args));
     // SAFETY: `data` is the `Box<Args>` leaked by `store_args_buffer`, freed only here.
     drop(unsafe { Box::from_raw(args) });
 }
@@ -1189,9 +1263,7 @@ impl napi::bindgen_prelude::ToNapiValue for ArgsBuffer {
                 "no external ArrayBuffer",
             ));
         }
-        ARGS.with_borrow_mut(|a| {
-            a.push((env, args));
-        });
+        JS.with_borrow_mut(|js| js.args.push((env, args)));
         Ok(value)
     }
 }
@@ -1202,54 +1274,180 @@ pub fn store_args_buffer() -> ArgsBuffer {
     ArgsBuffer
 }
 
-/// Calls `f` with the pending arguments and their environment, and clears `pending`.
-fn with_args<T>(f: impl FnOnce(&Args, sys::napi_env) -> T) -> Option<T> {
-    ARGS.with_borrow(|a| {
-        // SAFETY: a buffer lives while its environment does (then `free_args` removes it
-        // from this list); JS writes it only between calls on this thread, and `f` reads
-        // it before anything here could call JS.
-        let &(env, args) = a.iter().find(|&&(_, p)| unsafe { (*p).pending } != 0)?;
-        let args = unsafe { &mut *args };
-        args.pending = 0;
-        Some(f(args, env))
-    })
+/// The pending arguments among this thread's buffers (`JsThread::args`) and their
+/// environment; clears `pending`.
+fn take_args(buffers: &[(sys::napi_env, *mut Args)]) -> Option<*mut Args> {
+    // SAFETY: a buffer lives while its environment does (then `free_args` removes it from
+    // the list); JS writes it only between calls on this thread, and the caller reads it
+    // before anything here could call JS.
+    let &(_, args) = buffers
+        .iter()
+        .find(|&&(_, p)| unsafe { (*p).pending } != 0)?;
+    unsafe { (*args).pending = 0 };
+    Some(args)
 }
 
-/// [`spooler_open_store`] with its arguments in the buffer (`word`, `len` and `id`).
-#[napi(catch_unwind)]
-pub fn spooler_open_store_args() -> napi::Result<f64, String> {
-    let opened = with_args(|a, _| {
+/// [`spooler_open_store`] with its arguments in the buffer (`word`, `len` and `id`). The
+/// store's handle goes back through the buffer (`handle`), not as the call's value: a
+/// handle is past V8's small integers, and a number made by Node-API is a heap object
+/// allocated the slow way.
+fn spooler_open_store_args(_env: sys::napi_env) -> napi::Result<Option<f64>, String> {
+    JS.with_borrow_mut(|js| {
+        let JsThread {
+            spoolers,
+            stores,
+            args,
+        } = js;
+        let p = take_args(args).ok_or(ml::Error::InvalidObject)?;
+        // SAFETY: see `take_args`; nothing writes the buffer while `a` is read.
+        let a = unsafe { &*p };
         let id =
             a.id.get(..a.len as usize)
                 .ok_or(ml::Error::InvalidParameter)?;
         let id = std::str::from_utf8(id).map_err(|_| ml::Error::InvalidParameter)?;
-        SPOOLERS
-            .with_borrow(|sp| {
-                let spooler = sp.slots.get(a.word as usize)?.as_ref()?;
-                Some(spooler.open_store(id))
-            })
-            .unwrap_or(Err(ml::Error::InvalidObject))
-            .map(|store| (a.word, store))
+        let handle = open_store_in(spoolers, stores, a.word, id)?;
+        // SAFETY: as above; `a` is no longer used.
+        unsafe { (*p).handle = handle };
+        Ok(None)
     })
-    .unwrap_or(Err(ml::Error::InvalidObject));
-    let (spooler, store) = opened.map_err(mapi_error)?;
-    Ok(STORES.with_borrow_mut(|slab| slab.insert(spooler, store)))
+    .map_err(mapi_error)
 }
 
 /// [`store_logoff`] with its arguments in the buffer (`handle` and `word`).
-#[napi(catch_unwind)]
-pub fn store_logoff_args() -> napi::Result<u32, String> {
-    let (handle, flags) =
-        with_args(|a, _| (a.handle, a.word)).ok_or_else(|| mapi_error(ml::Error::InvalidObject))?;
-    store_logoff(handle, flags)
+fn store_logoff_args(_env: sys::napi_env) -> napi::Result<Option<f64>, String> {
+    JS.with_borrow(|js| {
+        let p = take_args(&js.args).ok_or(ml::Error::InvalidObject)?;
+        // SAFETY: see `take_args`.
+        let a = unsafe { &*p };
+        logoff_in(&js.stores, a.handle, a.word)
+    })
+    .map(|flags| Some(f64::from(flags)))
+    .map_err(mapi_error)
 }
 
-/// [`store_release`] with its argument in the buffer (`handle`).
-#[napi(catch_unwind)]
-pub fn store_release_args() -> napi::Result<f64, String> {
-    let (handle, env) =
-        with_args(|a, env| (a.handle, env)).ok_or_else(|| mapi_error(ml::Error::InvalidObject))?;
-    Ok(store_release(Env::from_raw(env), handle))
+/// [`store_release`] with its argument in the buffer (`handle`). A store whose saved mode
+/// releases at once is released inside the one borrow; any other goes the general way.
+fn store_release_args(env: sys::napi_env) -> napi::Result<Option<f64>, String> {
+    let released = JS.with_borrow_mut(|js| {
+        let p = take_args(&js.args).ok_or(ml::Error::InvalidObject)?;
+        // SAFETY: see `take_args`.
+        let handle = unsafe { (*p).handle };
+        let Some(slot) = js.stores.slot(handle) else {
+            return Ok(Err(handle));
+        };
+        let mode = slot.mode.get();
+        let Some(store) = slot.store.as_ref().filter(|_| releases_at_once(mode)) else {
+            return Ok(Err(handle));
+        };
+        let count = store.release();
+        if count > 0 {
+            return Ok(Ok((count_for_js(count), None)));
+        }
+        // Freed with its slot; dropped outside the borrow.
+        Ok(Ok((-f64::from(mode), js.stores.remove(handle))))
+    });
+    match released.map_err(mapi_error)? {
+        Ok((result, store)) => {
+            drop(store);
+            Ok(Some(result))
+        }
+        Err(handle) => Ok(Some(store_release(Env::from_raw(env), handle))),
+    }
+}
+
+/// The store cycle's three functions taking no arguments, as plain Node-API callbacks:
+/// napi-rs's generated wrapper of a function taking none still keeps a borrow barrier (two
+/// thread-locals of napi-rs, entered and left) and converts its result generically, about
+/// a tenth of an idle cycle. These do what napi-rs does for a `#[napi(catch_unwind)]`
+/// function returning `Result<Option<f64>, String>`: the same result (`undefined` for
+/// `None`), the same errors (`code` and message), a panic thrown as napi-rs throws it.
+macro_rules! raw_callback {
+    ($name:ident, $body:ident) => {
+        unsafe extern "C" fn $name(
+            env: sys::napi_env,
+            _info: sys::napi_callback_info,
+        ) -> sys::napi_value {
+            let outcome = catch_unwind(AssertUnwindSafe(|| $body(env)));
+            let mut value = ptr::null_mut();
+            // SAFETY: `env` is the calling environment, on its own thread.
+            unsafe {
+                match outcome {
+                    Ok(Ok(Some(n))) => {
+                        sys::napi_create_double(env, n, &mut value);
+                    }
+                    Ok(Ok(None)) => {
+                        sys::napi_get_undefined(env, &mut value);
+                    }
+                    Ok(Err(e)) => napi::JsError::from(e).throw_into(env),
+                    Err(panic) => napi::JsError::from(napi::bindgen_prelude::panic_to_error(panic))
+                        .throw_into(env),
+                }
+            }
+            value
+        }
+    };
+}
+
+raw_callback!(open_store_raw, spooler_open_store_args);
+raw_callback!(logoff_raw, store_logoff_args);
+raw_callback!(release_raw, store_release_args);
+
+/// `{ openStore, logoff, release }`: the store cycle's calls that take their arguments
+/// from this environment's buffer ([`store_args_buffer`]).
+pub struct CycleFunctions;
+
+impl napi::bindgen_prelude::ToNapiValue for CycleFunctions {
+    unsafe fn to_napi_value(env: sys::napi_env, _: Self) -> napi::Result<sys::napi_value> {
+        type Raw = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
+        let check = |status: sys::napi_status, what: &str| {
+            if status == sys::Status::napi_ok {
+                Ok(())
+            } else {
+                Err(napi::Error::new(
+                    Status::GenericFailure,
+                    format!("cannot create {what}"),
+                ))
+            }
+        };
+        let mut object = ptr::null_mut();
+        // SAFETY: plain Node-API calls on the calling environment.
+        unsafe {
+            check(sys::napi_create_object(env, &mut object), "an object")?;
+            let functions: [(&std::ffi::CStr, Raw); 3] = [
+                (c"openStore", open_store_raw),
+                (c"logoff", logoff_raw),
+                (c"release", release_raw),
+            ];
+            for (name, f) in functions {
+                let mut function = ptr::null_mut();
+                check(
+                    sys::napi_create_function(
+                        env,
+                        name.as_ptr(),
+                        name.count_bytes() as isize,
+                        Some(f),
+                        ptr::null_mut(),
+                        &mut function,
+                    ),
+                    "a function",
+                )?;
+                check(
+                    sys::napi_set_named_property(env, object, name.as_ptr(), function),
+                    "a property",
+                )?;
+            }
+        }
+        Ok(object)
+    }
+}
+
+/// The store cycle's calls on the shared buffer, as plain Node-API functions.
+#[napi(
+    catch_unwind,
+    ts_return_type = "{ openStore: () => void, logoff: () => number, release: () => number }"
+)]
+pub fn store_cycle_functions() -> CycleFunctions {
+    CycleFunctions
 }
 
 /// [`store_release`] on a worker thread; the slot is freed on the JS thread.

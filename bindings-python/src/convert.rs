@@ -1,6 +1,7 @@
 //! Conversions at the Python boundary: arguments in (checked, never guessed), the core's
 //! values out as the Python types of `mapi_logoff._types`.
 
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use mapi_logoff::{
@@ -10,7 +11,7 @@ use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyList, PyString, PyTuple};
 
 use crate::errors::to_pyerr;
 
@@ -31,12 +32,22 @@ impl FromPyObject<'_, '_> for Bits {
 
 /// A store id or profile: a `str`. One that is not valid UTF-8 (lone surrogates) is
 /// `MAPI_E_INVALID_PARAMETER`, as the protocol says of invalid ids; the core rejects empty ones.
-pub struct Name(pub String);
+/// Held as the `bytes` of its UTF-8 encoding and lent to the core as a `&str`: no copy into a
+/// `String` (the core takes `&str`, and copies an id only for a store it has not seen).
+pub struct Name<'py>(Bound<'py, PyBytes>);
 
-impl FromPyObject<'_, '_> for Name {
+impl Name<'_> {
+    pub fn as_str(&self) -> &str {
+        // Python's own UTF-8 encoder wrote these bytes, so this cannot fail; if it did, the
+        // empty id would be rejected by the core with the same MAPI_E_INVALID_PARAMETER.
+        std::str::from_utf8(self.0.as_bytes()).unwrap_or_default()
+    }
+}
+
+impl<'py> FromPyObject<'_, 'py> for Name<'py> {
     type Error = PyErr;
 
-    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
         let s = obj.cast::<PyString>().map_err(|_| {
             PyTypeError::new_err(format!(
                 "expected a str, not {}",
@@ -45,11 +56,32 @@ impl FromPyObject<'_, '_> for Name {
                     .map_or_else(|_| "?".into(), |n| n.to_string())
             ))
         })?;
-        match s.to_cow() {
-            Ok(s) => Ok(Name(s.into_owned())),
-            Err(_) => Err(to_pyerr(obj.py(), mapi_logoff::Error::InvalidParameter)),
+        let py = obj.py();
+        // The same `str` object again (a literal, a variable reused): its bytes as last time.
+        let cached = LAST_NAME.with_borrow(|c| {
+            c.as_ref()
+                .filter(|(id, _)| id.is(&*s))
+                .map(|(_, bytes)| bytes.clone_ref(py))
+        });
+        if let Some(bytes) = cached {
+            return Ok(Name(bytes.into_bound(py)));
         }
+        let bytes = s
+            .encode_utf8()
+            .map_err(|_| to_pyerr(py, mapi_logoff::Error::InvalidParameter))?;
+        if s.is_exact_instance_of::<PyString>() {
+            let entry = (s.to_owned().unbind(), bytes.clone().unbind());
+            // The entry it replaces is dropped outside the borrow.
+            drop(LAST_NAME.with_borrow_mut(|c| c.replace(entry)));
+        }
+        Ok(Name(bytes))
     }
+}
+
+thread_local! {
+    /// The last store id or profile converted on this thread, an exact `str` (immutable, and
+    /// no code of a subclass runs when it is dropped), with its UTF-8 bytes.
+    static LAST_NAME: RefCell<Option<(Py<PyString>, Py<PyBytes>)>> = const { RefCell::new(None) };
 }
 
 /// A deadline: seconds as an `int` or `float`, or a `datetime.timedelta`. Negative, NaN,

@@ -36,7 +36,7 @@ impl PySpooler {
     )]
     fn new(
         py: Python<'_>,
-        profile: Name,
+        profile: Name<'_>,
         purge_deadline: Seconds,
         close_deadline: Seconds,
         strict: bool,
@@ -51,7 +51,7 @@ impl PySpooler {
             runtime_dir,
             ..SpoolerOptions::default()
         };
-        let inner = mapi_logoff::Spooler::create(&profile.0, options)
+        let inner = mapi_logoff::Spooler::create(profile.as_str(), options)
             .map_err(|e| crate::errors::create_error(py, e))?;
         Ok(PySpooler { inner })
     }
@@ -80,37 +80,37 @@ impl PySpooler {
     }
 
     /// Opens a client's handle on `store_id` (reference count 1).
-    fn open_store(&self, py: Python<'_>, store_id: Name) -> PyResult<PyStore> {
+    fn open_store(&self, py: Python<'_>, store_id: Name<'_>) -> PyResult<PyStore> {
         Ok(PyStore::from_core(ok(
             py,
-            self.inner.open_store(&store_id.0),
+            self.inner.open_store(store_id.as_str()),
         )?))
     }
 
     /// A transport submitted a message to the store's outbound queue.
-    fn submit(&self, py: Python<'_>, store_id: Name) -> PyResult<()> {
-        ok(py, self.inner.submit(&store_id.0))
+    fn submit(&self, py: Python<'_>, store_id: Name<'_>) -> PyResult<()> {
+        ok(py, self.inner.submit(store_id.as_str()))
     }
 
     /// A transport starts sending a queued message.
-    fn begin_send(&self, py: Python<'_>, store_id: Name) -> PyResult<()> {
-        ok(py, self.inner.begin_send(&store_id.0))
+    fn begin_send(&self, py: Python<'_>, store_id: Name<'_>) -> PyResult<()> {
+        ok(py, self.inner.begin_send(store_id.as_str()))
     }
 
     /// A send ended: `sent`, or not sent and back in the queue.
     #[pyo3(signature = (store_id, sent = true))]
-    fn end_send(&self, py: Python<'_>, store_id: Name, sent: bool) -> PyResult<()> {
-        ok(py, self.inner.end_send(&store_id.0, sent))
+    fn end_send(&self, py: Python<'_>, store_id: Name<'_>, sent: bool) -> PyResult<()> {
+        ok(py, self.inner.end_send(store_id.as_str(), sent))
     }
 
     /// A transport starts receiving a message into the store.
-    fn begin_receive(&self, py: Python<'_>, store_id: Name) -> PyResult<()> {
-        ok(py, self.inner.begin_receive(&store_id.0))
+    fn begin_receive(&self, py: Python<'_>, store_id: Name<'_>) -> PyResult<()> {
+        ok(py, self.inner.begin_receive(store_id.as_str()))
     }
 
     /// A reception ended; the message is in the store.
-    fn end_receive(&self, py: Python<'_>, store_id: Name) -> PyResult<()> {
-        ok(py, self.inner.end_receive(&store_id.0))
+    fn end_receive(&self, py: Python<'_>, store_id: Name<'_>) -> PyResult<()> {
+        ok(py, self.inner.end_receive(store_id.as_str()))
     }
 
     /// A reception in flight was cancelled (a transport's `cancel`): the message stays at
@@ -121,14 +121,14 @@ impl PySpooler {
     }
 
     /// The store's activity `A` (INBOUND, OUTBOUND, OUTBOUND_QUEUE).
-    fn activity<'py>(&self, py: Python<'py>, store_id: Name) -> PyResult<Bound<'py, PyAny>> {
-        let activity = ok(py, self.inner.activity(&store_id.0))?;
+    fn activity<'py>(&self, py: Python<'py>, store_id: Name<'_>) -> PyResult<Bound<'py, PyAny>> {
+        let activity = ok(py, self.inner.activity(store_id.as_str()))?;
         convert::logoff_flags(py, activity.bits())
     }
 
     /// The store's counters, gates and pending logoff.
-    fn stats<'py>(&self, py: Python<'py>, store_id: Name) -> PyResult<Bound<'py, PyAny>> {
-        let stats = ok(py, self.inner.stats(&store_id.0))?;
+    fn stats<'py>(&self, py: Python<'py>, store_id: Name<'_>) -> PyResult<Bound<'py, PyAny>> {
+        let stats = ok(py, self.inner.stats(store_id.as_str()))?;
         convert::stats(py, &stats)
     }
 

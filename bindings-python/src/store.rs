@@ -1,8 +1,9 @@
 //! `Store`: a client's handle on a message store (`IMsgStore` side).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use mapi_logoff::Error;
+use mapi_logoff::{Error, LogoffFlags};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 
@@ -10,15 +11,31 @@ use crate::callbacks::{PySupport, take_support_error};
 use crate::convert::{self, Bits};
 use crate::errors::{ok, timeout, to_pyerr};
 
+/// Whether a final release with the mode `logoff` wrote back (its flag, without the
+/// activity) returns at once: PURGE waits for the transports, and ABORT (also the mode of a
+/// store never logged off) may wait for cancellations.
+fn returns_at_once(mode_flag: u32) -> bool {
+    let at_once = LogoffFlags::NO_WAIT | LogoffFlags::ORDERLY | LogoffFlags::QUIET;
+    mode_flag & LogoffFlags::INPUT_MASK & !at_once.bits() == 0
+}
+
 /// A client's handle on a message store, reference counted like a COM object.
 #[pyclass(frozen, name = "Store", module = "mapi_logoff")]
 pub struct PyStore {
     inner: mapi_logoff::Store,
+    /// The mode saved by the last accepted `logoff` makes the final release return at
+    /// once; false until then. Only `logoff` sets it, with the GIL held, as only it
+    /// changes the saved mode: `release` reads it with the GIL held, so it cannot change
+    /// between the read and the release.
+    releases_at_once: AtomicBool,
 }
 
 impl PyStore {
     pub fn from_core(inner: mapi_logoff::Store) -> PyStore {
-        PyStore { inner }
+        PyStore {
+            inner,
+            releases_at_once: AtomicBool::new(false),
+        }
     }
 }
 
@@ -31,9 +48,10 @@ impl PyStore {
     #[pyo3(signature = (support, *, strict = false), text_signature = "(support, *, strict=False)")]
     fn new(support: &Bound<'_, PyAny>, strict: bool) -> PyResult<PyStore> {
         let support = PySupport::new(support)?;
-        Ok(PyStore {
-            inner: mapi_logoff::Store::new_with_validation(Arc::new(support), strict),
-        })
+        Ok(PyStore::from_core(mapi_logoff::Store::new_with_validation(
+            Arc::new(support),
+            strict,
+        )))
     }
 
     /// StoreLogoff: validates `flags`, saves the mode for the final release and returns
@@ -42,6 +60,9 @@ impl PyStore {
     fn logoff<'py>(&self, py: Python<'py>, flags: Bits) -> PyResult<Bound<'py, PyAny>> {
         let mut bits = flags.0;
         ok(py, self.inner.logoff(&mut bits))?;
+        // The written-back bits hold the saved mode's flag (and the activity).
+        self.releases_at_once
+            .store(returns_at_once(bits), Ordering::Relaxed);
         convert::logoff_flags(py, bits)
     }
 
@@ -73,6 +94,11 @@ impl PyStore {
     /// Release: the new count. The final release logs off with the saved mode (ABORT if
     /// none); a saved PURGE waits, with the GIL released.
     fn release(&self, py: Python<'_>) -> u64 {
+        // Releasing the GIL and taking it back costs about as much as an empty call, so it
+        // is done only where the release may wait for another thread that needs the GIL.
+        if self.releases_at_once.load(Ordering::Relaxed) {
+            return self.inner.release();
+        }
         let store = self.inner.clone();
         py.detach(move || store.release())
     }

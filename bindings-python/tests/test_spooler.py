@@ -384,3 +384,26 @@ def test_recorder_is_a_plain_callable(spooler):
     assert r.kinds() == ["decided", "released"]
     assert spooler.unsubscribe(sid)
     assert not spooler.unsubscribe(sid)
+
+
+def test_store_ids_by_value_whatever_the_str_object(spooler):
+    # The binding reuses the UTF-8 bytes of the last id object it converted on a thread:
+    # equal ids from other objects, str subclasses and a changed id must all be read anew.
+    class Id(str):
+        pass
+
+    literal = "box-\u00e9"
+    built = "".join(["box-", "\u00e9"])
+    assert literal == built
+    assert literal is not built
+    for store_id in (literal, literal, built, Id(literal), "other", literal):
+        store = spooler.open_store(store_id)
+        assert store.store_id == str(store_id)
+        store.logoff(ml.LogoffFlags.NO_WAIT)
+        assert store.release() == 0
+    assert sorted(spooler.store_ids()) == sorted([literal, "other"])
+    with pytest.raises(ml.InvalidParameterError):
+        spooler.open_store("bad-\ud800")
+    store = spooler.open_store(literal)
+    assert store.store_id == literal
+    assert store.release() == 0

@@ -87,6 +87,44 @@ def test_a_release_that_triggers_a_purge_waits_without_the_gil():
         assert recorder.of("timed_out") == []
 
 
+def test_a_release_waits_without_the_gil_after_a_no_wait_logoff_became_purge():
+    # A release after NO_WAIT keeps the GIL (it returns at once); the last logoff decides.
+    recorder = Recorder()
+    with ml.Spooler(unique("later"), cross_process=False, purge_deadline=PATIENCE) as spooler:
+        spooler.subscribe(recorder)
+        store = spooler.open_store("box")
+        make_activity(spooler, "box", F.OUTBOUND_QUEUE)
+        store.logoff(F.NO_WAIT)
+        store.logoff(F.PURGE)
+        releasing = run(store.release)
+        recorder.wait_for(lambda evs: any(e.kind == "decided" for e in evs))
+        spooler.begin_send("box")
+        spooler.end_send("box")
+        assert joined(*releasing) == 0
+        assert spooler.stats("box").released
+        assert recorder.of("timed_out") == []
+
+
+def test_a_no_wait_release_runs_python_callbacks_on_its_own_thread():
+    seen = []
+
+    class Support:
+        def store_logoff_transports(self, flags):
+            seen.append(("support", threading.get_ident(), int(flags)))
+            return F.COMPLETE
+
+    store = ml.Store(Support())
+    store.logoff(F.NO_WAIT)
+    assert store.release() == 0
+    assert seen == [("support", threading.get_ident(), int(F.NO_WAIT))]
+    with ml.Spooler(unique("events"), cross_process=False) as spooler:
+        spooler.subscribe(lambda e: seen.append((e.kind, threading.get_ident())))
+        store = spooler.open_store("box")
+        store.logoff(F.ORDERLY)
+        assert store.release() == 0
+        assert ("released", threading.get_ident()) in seen
+
+
 def test_close_waits_without_the_gil():
     with ml.Spooler(unique("close"), cross_process=False, close_deadline=PATIENCE) as spooler:
         spooler.open_store("box")

@@ -49,6 +49,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 // ---------------------------------------------------------------------------------------------
 // The real runtime.
 
+/// Set once the process is exiting: every wait on the real clock ends at once.
+static WAITS_ENDED: AtomicBool = AtomicBool::new(false);
+
+/// The longest a wait sleeps before it looks at [`WAITS_ENDED`] again.
+const WAKE_CHECK: Duration = Duration::from_millis(50);
+
+/// For a process that is exiting: every wait of the library on the real clock (a PURGE
+/// waiting for its store or its transports, a close waiting for stores to drain) ends now,
+/// within about 50 ms, as if its deadline had passed, and so does every wait that starts
+/// later. It cannot be undone. A host whose exit waits for the threads on which such calls
+/// wait (Node joins its thread pool at `process.exit()`) calls it when exit begins.
+pub fn end_all_waits() {
+    WAITS_ENDED.store(true, Ordering::SeqCst);
+}
+
 /// How long a thread spins before it sleeps: a hand-over between a caller and a worker that
 /// are both awake costs a cache-line transfer instead of a sleep and a wake-up.
 const SPIN: Duration = Duration::from_micros(50);
@@ -112,14 +127,33 @@ impl ThreadPool {
         lock(&self.state).workers
     }
 
+    /// Spins up to [`SPIN`] for a job, taking the lock only when it is free: a caller that
+    /// is still inside [`spawn`](Runtime::spawn) must not make the worker sleep on the
+    /// lock (and then need a wake-up).
+    fn try_take(&self) -> Option<Job> {
+        let start = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            if self.waiting.load(Ordering::Acquire) > 0
+                && let Ok(mut st) = self.state.try_lock()
+                && let Some(job) = st.queue.pop_front()
+            {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                self.idle.fetch_sub(1, Ordering::Relaxed);
+                return Some(job);
+            }
+            std::hint::spin_loop();
+            spins += 1;
+            // The clock is read now and then, not on every turn.
+            if spins.is_multiple_of(64) && start.elapsed() >= SPIN {
+                return None;
+            }
+        }
+    }
+
     fn worker(self: Arc<ThreadPool>) {
         loop {
-            // Spin a little, without the lock, before sleeping.
-            let start = Instant::now();
-            while self.waiting.load(Ordering::Acquire) == 0 && start.elapsed() < SPIN {
-                std::hint::spin_loop();
-            }
-            let job = {
+            let job = self.try_take().unwrap_or_else(|| {
                 let mut st = lock(&self.state);
                 loop {
                     if let Some(job) = st.queue.pop_front() {
@@ -131,7 +165,7 @@ impl ThreadPool {
                     st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
                     st.sleeping -= 1;
                 }
-            };
+            });
             // Jobs catch their own panics (the spooler's do); a stray one must not kill
             // the worker and shrink the pool.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
@@ -217,24 +251,31 @@ impl Signal for RealSignal {
     fn wait_until(&self, deadline: Duration) -> bool {
         let deadline = self.epoch.checked_add(deadline);
         let spin_end = Instant::now() + SPIN;
-        while Instant::now() < spin_end {
+        let mut spins = 0u32;
+        loop {
             if self.is_complete() {
                 return true;
             }
             std::hint::spin_loop();
+            spins += 1;
+            // The clock is read now and then, not on every turn.
+            if spins.is_multiple_of(64) && Instant::now() >= spin_end {
+                break;
+            }
         }
         let mut g = lock(&self.m);
         self.waiting.store(true, Ordering::SeqCst);
         while !self.is_complete() {
             let now = Instant::now();
             let left = match deadline {
+                _ if WAITS_ENDED.load(Ordering::SeqCst) => return false,
                 Some(d) if now >= d => return false,
                 Some(d) => d - now,
                 None => Duration::from_secs(3600),
             };
             g = self
                 .cv
-                .wait_timeout(g, left)
+                .wait_timeout(g, left.min(WAKE_CHECK))
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }

@@ -24,7 +24,7 @@ mod spooler;
 mod store;
 mod trim;
 
-pub use clock::{Job, Runtime, Signal, ThreadPool, VirtualRuntime};
+pub use clock::{Job, Runtime, Signal, ThreadPool, VirtualRuntime, end_all_waits};
 pub use decide::{
     Context, Decision, decide, decide_bits, decide_mode, decide_mode_in, drained, parse_activity,
     parse_mode,

@@ -182,7 +182,8 @@ impl Store {
         let mut flags = mode.flag().bits();
         // The outcome reaches subscribers as events; Release has no HRESULT to return it in.
         let _ = self.inner.support.final_release(&mut flags);
-        self.state().in_call = false;
+        // `in_call` stays set: with the count at 0 and `finished` set, every later call
+        // returns before reading it, so clearing it would only take the lock once more.
     }
 
     fn check_valid(s: &HandleState) -> Result<()> {

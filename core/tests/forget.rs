@@ -2,36 +2,18 @@
 //! is kept as it was for a while, then forgotten (it reads as a store never mentioned); a
 //! store released with messages queued is kept with its gates closed; and a spooler that
 //! served many stores shrinks back once they are released. One test at a time: the heap counter is process-wide.
-#![allow(unsafe_code)] // the counting allocator below; the library itself forbids unsafe
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 
 use common::spooler;
 use mapi_logoff::{Activity, Error, LogoffFlags, Mode, StoreStats};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator and only counts bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
+#[path = "common/counting.rs"]
+mod counting;
 
 /// The tests of this file measure the heap, so they take turns.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -65,10 +47,10 @@ fn a_released_idle_store_is_kept_as_it_was_then_forgotten_after_many_others() {
     assert_eq!(kept.allowed, Activity::empty());
     assert_eq!(sp.begin_receive("s"), Err(Error::NoAccess));
     assert!(sp.store_ids().contains(&"s".to_string()));
-    // Fewer than 128 other stores going idle forget nothing.
-    churn(&sp, "a", 100);
+    // Fewer than 64 other stores going idle forget nothing.
+    churn(&sp, "a", 50);
     assert_eq!(sp.stats("s").unwrap(), kept);
-    // Two sweeps later (each after at least 128 stores went idle) it is forgotten.
+    // Two sweeps later (each after at least 64 stores went idle) it is forgotten.
     churn(&sp, "b", 300);
     assert_eq!(sp.stats("s").unwrap(), StoreStats::default(), "forgotten");
     assert!(!sp.store_ids().contains(&"s".to_string()));
@@ -149,9 +131,9 @@ fn a_spooler_that_served_100k_stores_shrinks_back_once_they_are_released() {
     for id in ids.iter().take(1_000) {
         common::logoff_and_release(&sp.open_store(id).unwrap(), Mode::NoWait);
     }
-    let empty = LIVE.load(Ordering::SeqCst);
+    let empty = counting::live();
     let stores: Vec<_> = ids.iter().map(|id| sp.open_store(id).unwrap()).collect();
-    let open = LIVE.load(Ordering::SeqCst) - empty;
+    let open = counting::live() - empty;
     assert!(
         open > 100 * n as isize,
         "the counting allocator sees the open stores ({open} bytes)"
@@ -160,7 +142,7 @@ fn a_spooler_that_served_100k_stores_shrinks_back_once_they_are_released() {
         common::logoff_and_release(store, Mode::NoWait);
     }
     drop(stores);
-    let left = LIVE.load(Ordering::SeqCst) - empty;
+    let left = counting::live() - empty;
     // At most a few hundred idle stores are still remembered.
     assert!(
         left < open / 50,

@@ -4,34 +4,15 @@
 //! `cargo test` stays quick; `scripts/soak` runs it longer through these variables:
 //! `MAPI_LOGOFF_SOAK_THREADS`, `MAPI_LOGOFF_SOAK_OPS` (per thread), `MAPI_LOGOFF_SOAK_STORES`,
 //! `MAPI_LOGOFF_SOAK_SECONDS` (repeat rounds until this much time has passed).
-#![allow(unsafe_code)] // the counting allocator below; the library itself forbids unsafe
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use mapi_logoff::{Error, Mode, Spooler, SpoolerOptions, Store};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator and only counts bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
+#[path = "common/counting.rs"]
+mod counting;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -171,7 +152,7 @@ fn round(threads: u64, ops: u64, stores: u64, seed: u64) -> (Tally, usize) {
         total.timeouts += t.timeouts;
     }
     assert!(
-        LIVE.load(Ordering::SeqCst) > 64 * stores as isize,
+        counting::live() > 64 * stores as isize,
         "the counting allocator sees the spooler's stores"
     );
     let opened = drain(&sp, &ids);
@@ -203,7 +184,7 @@ fn soak_accounts_for_every_message_and_returns_memory() {
     // A first round warms up lazily allocated runtime state (thread locals, std's own
     // caches) so the baseline is taken with it in place.
     round(2, 100, 10, 7);
-    let baseline = LIVE.load(Ordering::SeqCst);
+    let baseline = counting::live();
     let started = Instant::now();
     let mut rounds = 0u64;
     let (mut total_ops, mut refused, mut timeouts, mut opened) = (0, 0, 0, 0);
@@ -218,7 +199,7 @@ fn soak_accounts_for_every_message_and_returns_memory() {
             break;
         }
     }
-    let after = LIVE.load(Ordering::SeqCst);
+    let after = counting::live();
     println!(
         "soak: {rounds} round(s), {threads} threads, {total_ops} operations over {stores} stores \
          ({refused} refused by the protocol, {timeouts} PURGE timeouts, {opened} stores opened \

@@ -443,7 +443,7 @@ impl Spooler {
 
     /// The store's counters. A store never mentioned reads all zero, gates closed; so does
     /// a store forgotten: once released with nothing queued, in flight or pending, a store
-    /// is kept as it was (gates closed, `released`) until at least 128 other stores, and at
+    /// is kept as it was (gates closed, `released`) until at least 64 other stores, and at
     /// least as many as are in use, went idle after it, and is then forgotten; its next
     /// mention serves it afresh.
     pub fn stats(&self, store_id: &str) -> Result<StoreStats> {

@@ -30,7 +30,7 @@ use crate::flags::Activity;
 use crate::trim;
 
 /// A sweep waits until at least this many stores went idle since the last one.
-pub(super) const REMEMBER_MIN: usize = 128;
+pub(super) const REMEMBER_MIN: usize = 64;
 
 /// One store's state, shared by the index and the store's handles. The alignment gives
 /// every slot cache lines of its own, so threads working on different stores never write
@@ -250,6 +250,11 @@ impl Slots {
         self.count.fetch_sub(removed, Ordering::Relaxed);
         self.sweeping.store(false, Ordering::Release);
         if removed > 0 {
+            // The removals started shrinking the index, which moves its entries to a
+            // smaller array bit by bit on later calls: finish it now (a lookup that finds
+            // nothing walks the index and completes the move), so that the old array is
+            // retired, then freed, then its pages given back.
+            let _ = self.index.any_entry(|_, _| false);
             reclaim(8);
             trim::give_back_memory();
         }
