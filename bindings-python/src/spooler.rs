@@ -116,8 +116,8 @@ impl PySpooler {
     /// A reception in flight was cancelled (a transport's `cancel`): the message stays at
     /// the server, to be delivered on a later logon. `NotFoundError` when no reception is
     /// in flight.
-    fn cancel_receive(&self, py: Python<'_>, store_id: Name) -> PyResult<()> {
-        ok(py, self.inner.cancel_receive(&store_id.0))
+    fn cancel_receive(&self, py: Python<'_>, store_id: Name<'_>) -> PyResult<()> {
+        ok(py, self.inner.cancel_receive(store_id.as_str()))
     }
 
     /// The store's activity `A` (INBOUND, OUTBOUND, OUTBOUND_QUEUE).
