@@ -530,3 +530,20 @@ fn cancellation_on_the_virtual_runtime_takes_the_cancels_time() {
     assert_eq!(out, LogoffFlags::COMPLETE | LogoffFlags::OUTBOUND_QUEUE);
     assert_eq!(at, Duration::from_millis(40));
 }
+
+#[test]
+fn a_removed_transport_cancels_nothing() {
+    let spooler = spooler();
+    let t = Canceller::new(&spooler, true, OnCancel::Both);
+    let tid = spooler.add_transport(t.clone());
+    assert!(spooler.remove_transport(tid));
+    let store = busy_store(&spooler, "inbox");
+    let (_, out) = abort(&store);
+    assert!(!out.contains(LogoffFlags::COMPLETE));
+    assert_eq!(t.calls.load(Ordering::SeqCst), 0);
+    // Registered again, it cancels.
+    spooler.add_transport(t.clone());
+    let (_, out) = abort(&store);
+    assert_eq!(out, LogoffFlags::COMPLETE | LogoffFlags::OUTBOUND_QUEUE);
+    assert_eq!(t.calls.load(Ordering::SeqCst), 1);
+}

@@ -54,6 +54,9 @@ struct Inner {
     transports: Registered<Arc<dyn Transport>>,
     subscribers: Registered<Subscriber>,
     has_subscribers: AtomicBool,
+    /// Whether a transport is registered: an ABORT with none (the idle store cycle's
+    /// default release) looks no further for transports that could cancel.
+    has_transports: AtomicBool,
     next_id: AtomicU64,
     registry: Option<Registry>,
     runtime: Arc<dyn Runtime>,
@@ -211,6 +214,7 @@ impl Spooler {
                 transports: RwLock::default(),
                 subscribers: RwLock::default(),
                 has_subscribers: AtomicBool::new(false),
+                has_transports: AtomicBool::new(false),
                 next_id: AtomicU64::new(1),
                 registry,
                 runtime: options
@@ -468,12 +472,20 @@ impl Spooler {
     /// Registers a transport; PURGE calls its `flush_queues`, and an ABORT its `cancel`
     /// when every registered transport can cancel. Returns its id.
     pub fn add_transport(&self, transport: Arc<dyn Transport>) -> u64 {
-        self.register(&self.inner.transports, transport)
+        let id = self.register(&self.inner.transports, transport);
+        self.inner.has_transports.store(true, Ordering::Release);
+        id
     }
 
     /// Unregisters a transport; false if there was none with that id.
     pub fn remove_transport(&self, id: u64) -> bool {
-        unregister(&self.inner.transports, id).is_some()
+        match unregister(&self.inner.transports, id) {
+            Some(left) => {
+                self.inner.has_transports.store(left > 0, Ordering::Release);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Subscribes to events; returns the subscription's id. Subscribers run on the thread
@@ -732,6 +744,9 @@ impl Spooler {
     /// PURGE deadline). `None` when nothing was tried; the caller then decides as usual.
     /// The gates stay closed: the decision that follows opens them again if it refuses.
     fn cancel_transfers(&self, id: &Arc<str>, slot: &Arc<Slot>) -> Option<CancelOutcome> {
+        if !self.inner.has_transports.load(Ordering::Acquire) {
+            return None;
+        }
         let transports = self
             .inner
             .transports
