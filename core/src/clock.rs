@@ -80,6 +80,8 @@ pub struct ThreadPool {
     waiting: AtomicUsize,
     /// Workers not running a job (spinning or asleep).
     idle: AtomicUsize,
+    /// Workers spinning for a job: a job they will take needs no wake-up.
+    spinning: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -102,6 +104,7 @@ impl ThreadPool {
             work: Condvar::new(),
             waiting: AtomicUsize::new(0),
             idle: AtomicUsize::new(0),
+            spinning: AtomicUsize::new(0),
         })
     }
 
@@ -133,22 +136,27 @@ impl ThreadPool {
     fn try_take(&self) -> Option<Job> {
         let start = Instant::now();
         let mut spins = 0u32;
-        loop {
+        self.spinning.fetch_add(1, Ordering::SeqCst);
+        let job = loop {
             if self.waiting.load(Ordering::Acquire) > 0
                 && let Ok(mut st) = self.state.try_lock()
                 && let Some(job) = st.queue.pop_front()
             {
                 self.waiting.fetch_sub(1, Ordering::Relaxed);
                 self.idle.fetch_sub(1, Ordering::Relaxed);
-                return Some(job);
+                break Some(job);
             }
             std::hint::spin_loop();
             spins += 1;
             // The clock is read now and then, not on every turn.
             if spins.is_multiple_of(64) && start.elapsed() >= SPIN {
-                return None;
+                break None;
             }
-        }
+        };
+        // A worker that stops spinning looks at the queue under the lock before it sleeps,
+        // so a job pushed meanwhile without a wake-up is still taken.
+        self.spinning.fetch_sub(1, Ordering::SeqCst);
+        job
     }
 
     fn worker(self: Arc<ThreadPool>) {
@@ -200,7 +208,9 @@ impl Runtime for ThreadPool {
         }
         st.queue.push_back(job);
         self.waiting.fetch_add(1, Ordering::Release);
-        if st.sleeping > 0 {
+        // Wake a sleeper only for jobs the spinning workers will not take: a wake-up is a
+        // system call here and a context switch on the worker's side.
+        if st.sleeping > 0 && st.queue.len() > self.spinning.load(Ordering::SeqCst) {
             self.work.notify_one();
         }
         Ok(())

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -148,6 +148,42 @@ fn purge_on_the_pool_flushes_and_returns_once_released() {
 
 /// A PURGE on the virtual runtime: the transport's flush takes 30 virtual ms, the release
 /// comes when the send ends, and nothing depends on the wall clock.
+/// Jobs handed to the pool at every moment of a worker's spin and sleep (a worker that is
+/// spinning takes a job without a wake-up; one that stops spinning must still see it): none
+/// is ever left waiting.
+#[test]
+fn every_job_runs_whether_its_worker_spins_or_sleeps() {
+    let _alone = alone();
+    let pool = ThreadPool::new(2, 8);
+    let mut pause = 1u64;
+    for i in 0..3_000u64 {
+        // Pauses from 0 to about 120 us: around the workers' 50 us spin.
+        pause = pause
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_micros((pause >> 33) % 120));
+        let done = pool.signal();
+        let signal = done.clone();
+        let jobs = 1 + (i % 3) as usize;
+        let left = Arc::new(AtomicUsize::new(jobs));
+        for _ in 0..jobs {
+            let (signal, left) = (signal.clone(), left.clone());
+            assert!(
+                pool.spawn(Box::new(move || {
+                    if left.fetch_sub(1, Ordering::SeqCst) == 1 {
+                        signal.complete();
+                    }
+                }))
+                .is_ok()
+            );
+        }
+        // A guard against a lost wake-up, not a timing: the jobs take microseconds.
+        let deadline = pool.now() + Duration::from_secs(30);
+        assert!(done.wait_until(deadline), "job batch {i} never ran");
+    }
+    assert!(pool.workers() <= 2);
+}
+
 #[test]
 fn purge_on_the_virtual_runtime_is_exact() {
     let _alone = alone();
