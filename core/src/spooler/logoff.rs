@@ -243,8 +243,11 @@ impl Spooler {
             {
                 return None;
             }
+            // 65,535 ABORTs already cancelling this very store: this one decides as the
+            // table says, without cancelling.
+            let cancelling = entry.cancelling.checked_add(1)?;
             entry.stats.allowed = Activity::empty();
-            entry.cancelling += 1;
+            entry.cancelling = cancelling;
         }
         let deadline_len = self.purge_deadline();
         let deadline = self.inner.runtime.now().saturating_add(deadline_len);

@@ -17,7 +17,8 @@
 //! zero with its gates closed, and its next mention serves it afresh. After a sweep the
 //! index shrinks on its own, and the freed heap pages go back to the system.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use foldhash::fast::RandomState as IdHasher;
@@ -31,6 +32,10 @@ use crate::trim;
 
 /// A sweep waits until at least this many stores went idle since the last one.
 pub(super) const REMEMBER_MIN: usize = 64;
+
+// Two cache lines a store (the index's entry and the id's bytes aside): the counts of the
+// memory figure assume it.
+const _: () = assert!(std::mem::size_of::<Slot>() == 128);
 
 /// One store's state, shared by the index and the store's handles. The alignment gives
 /// every slot cache lines of its own, so threads working on different stores never write
@@ -50,9 +55,9 @@ pub(super) struct Entry {
     pub(super) deferred: bool,
     /// ABORT cancel jobs running for the store: while one runs, a send that ends not sent
     /// counts as cancelled.
-    pub(super) cancelling: u32,
+    pub(super) cancelling: u16,
     /// The sweep generation in which the store went idle, while it stays idle.
-    idle_since: Option<u64>,
+    idle_since: Option<NonZeroU32>,
     /// Swept out of the index: whoever finds it looks the id up again.
     removed: bool,
 }
@@ -73,10 +78,14 @@ impl Entry {
         }
     }
 
-    /// No client, no logoff under way, nothing queued or in flight.
+    /// Released (its last client gone, not opened again), no logoff under way, nothing
+    /// queued or in flight. A store that transports report on without a client is never
+    /// idle: it was never released, and forgetting it between two transfers would only
+    /// make the next report serve it again.
     fn is_idle(&self) -> bool {
         let s = &self.stats;
-        s.clients == 0
+        s.released
+            && s.clients == 0
             && s.pending.is_none()
             && self.waiter.is_none()
             && self.cancelling == 0
@@ -108,9 +117,12 @@ pub(super) struct Slots {
     /// Slots idle, in all, and since the last sweep.
     idle: AtomicUsize,
     idle_new: AtomicUsize,
-    /// The sweep generation: the number of sweeps so far.
-    generation: AtomicU64,
+    /// The sweep generation: one more at every sweep (never 0; it wraps past `u32::MAX`,
+    /// and generations are compared as wrapping differences).
+    generation: AtomicU32,
     sweeping: AtomicBool,
+    /// Slots swept out since the heap was last given back.
+    removed_since_trim: AtomicUsize,
 }
 
 impl Slots {
@@ -120,8 +132,9 @@ impl Slots {
             count: AtomicUsize::new(0),
             idle: AtomicUsize::new(0),
             idle_new: AtomicUsize::new(0),
-            generation: AtomicU64::new(0),
+            generation: AtomicU32::new(1),
             sweeping: AtomicBool::new(false),
+            removed_since_trim: AtomicUsize::new(0),
         }
     }
 
@@ -192,15 +205,15 @@ impl Slots {
     pub(super) fn note(&self, entry: &mut Entry) {
         match (entry.idle_since, entry.is_idle()) {
             (None, true) => {
-                let generation = self.generation.load(Ordering::Relaxed);
-                entry.idle_since = Some(generation);
+                let generation = NonZeroU32::new(self.generation.load(Ordering::Relaxed));
+                entry.idle_since = Some(generation.unwrap_or(NonZeroU32::MIN));
                 self.idle.fetch_add(1, Ordering::Relaxed);
                 self.idle_new.fetch_add(1, Ordering::Relaxed);
             }
             (Some(since), false) => {
                 entry.idle_since = None;
                 self.idle.fetch_sub(1, Ordering::Relaxed);
-                if since == self.generation.load(Ordering::Relaxed) {
+                if since.get() == self.generation.load(Ordering::Relaxed) {
                     // Saturating: a sweep may have reset the count since.
                     let _ = self
                         .idle_new
@@ -228,7 +241,12 @@ impl Slots {
         if idle_new < in_use || self.sweeping.swap(true, Ordering::Acquire) {
             return;
         }
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        let generation = self
+            .generation
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| {
+                Some(g.checked_add(1).unwrap_or(1))
+            })
+            .unwrap_or(1);
         self.idle_new.store(0, Ordering::Relaxed);
         let mut removed = 0;
         self.index.retain(|_, slot| {
@@ -239,7 +257,12 @@ impl Slots {
                 Err(TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(TryLockError::WouldBlock) => return true,
             };
-            if entry.idle_since.is_none_or(|since| since >= generation) {
+            // Idle since a generation before this sweep's (a wrapping difference: one
+            // going idle during the sweep is a generation after it).
+            if entry
+                .idle_since
+                .is_none_or(|since| (generation.wrapping_sub(since.get()) as i32) <= 0)
+            {
                 return true;
             }
             entry.removed = true;
@@ -253,10 +276,19 @@ impl Slots {
             // The removals started shrinking the index, which moves its entries to a
             // smaller array bit by bit on later calls: finish it now (a lookup that finds
             // nothing walks the index and completes the move), so that the old array is
-            // retired, then freed, then its pages given back.
+            // retired, then freed.
             let _ = self.index.any_entry(|_, _| false);
             reclaim(8);
-            trim::give_back_memory();
+            // Give the pages back once what was freed since the last time is at least
+            // what is left (and some): a busy spooler does not trim the heap every sweep.
+            let freed = self
+                .removed_since_trim
+                .fetch_add(removed, Ordering::Relaxed)
+                + removed;
+            if freed >= (4 * REMEMBER_MIN).max(self.count.load(Ordering::Relaxed)) {
+                self.removed_since_trim.store(0, Ordering::Relaxed);
+                trim::give_back_memory();
+            }
         }
     }
 
