@@ -5,7 +5,7 @@
 //! file keeps each store's activity and gates, serves stores to clients and transports,
 //! releases a store the moment it drains, and closes the spooler; `logoff.rs` carries out
 //! StoreLogoffTransports (the decision, PURGE's flushes and wait, ABORT's cancellations);
-//! `slots.rs` keeps the stores and forgets the idle ones.
+//! `slots.rs` keeps the stores and forgets the released ones.
 
 use scc::ebr::Guard;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -450,7 +450,7 @@ impl Spooler {
     /// The store's counters. A store never mentioned reads all zero, gates closed; so does
     /// a store forgotten: once released with nothing queued, in flight or pending, a store
     /// is kept as it was (gates closed, `released`) until at least 64 other stores, and at
-    /// least as many as are in use, went idle after it, and is then forgotten; its next
+    /// least as many as are in use, came to rest after it, and is then forgotten; its next
     /// mention serves it afresh.
     pub fn stats(&self, store_id: &str) -> Result<StoreStats> {
         validate_id(store_id)?;

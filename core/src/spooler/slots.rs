@@ -5,7 +5,9 @@
 //! meet). Store handles keep their slot and need no lookup at all.
 //!
 //! **Memory is bounded by the stores in use.** A store whose last client was released,
-//! with nothing queued, in flight or pending, is *idle*: the spooler keeps it for a while
+//! with nothing queued, in flight or pending, is *idle* (at rest, the docs say; a store
+//! that transports report on with no client is never idle: it was never released): the
+//! spooler keeps it for a while
 //! exactly as it was (counters, gates closed, `released`), so a transport racing the
 //! logoff is still refused and the next open carries on. Idle stores are forgotten in
 //! sweeps, two generations at a time: a sweep runs once the stores that went idle since
@@ -15,7 +17,8 @@
 //! it, the stores remembered idle are never more than twice that, and each costs O(1)
 //! amortized. A forgotten store is, to the spooler, a store never mentioned: it reads all
 //! zero with its gates closed, and its next mention serves it afresh. After a sweep the
-//! index shrinks on its own, and the freed heap pages go back to the system.
+//! index shrinks on its own, and once the slots swept since the last time are at least
+//! those left, the freed heap pages go back to the system.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
