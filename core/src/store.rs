@@ -45,13 +45,30 @@ pub trait Support: Send + Sync {
 /// the Rust value does not add a reference; it names the same handle.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<StoreInner>,
+    inner: Arc<StoreInner<dyn Support>>,
 }
 
-struct StoreInner {
-    support: Arc<dyn Support>,
+/// The handle's state and its support, in one allocation (the support last, so that a
+/// handle on any support is the same type).
+struct StoreInner<S: ?Sized> {
     store_id: Option<Arc<str>>,
     state: Mutex<HandleState>,
+    support: S,
+}
+
+/// A caller's shared support object serves as a handle's support.
+impl<S: Support + ?Sized> Support for Arc<S> {
+    fn store_logoff_transports(&self, flags: &mut u32) -> Result<()> {
+        (**self).store_logoff_transports(flags)
+    }
+
+    fn final_release(&self, flags: &mut u32) -> Result<()> {
+        (**self).final_release(flags)
+    }
+
+    fn activity(&self) -> Activity {
+        (**self).activity()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -85,17 +102,25 @@ impl Store {
     }
 
     pub(crate) fn with_id(support: Arc<dyn Support>, id: Option<Arc<str>>, strict: bool) -> Store {
-        Store {
-            inner: Arc::new(StoreInner {
-                support,
-                store_id: id,
-                state: Mutex::new(HandleState {
-                    refs: 1,
-                    strict,
-                    ..HandleState::default()
-                }),
+        Store::holding(support, id, strict)
+    }
+
+    /// A handle with reference count 1 whose support lives in the handle's own allocation.
+    pub(crate) fn holding<S: Support + 'static>(
+        support: S,
+        id: Option<Arc<str>>,
+        strict: bool,
+    ) -> Store {
+        let inner: Arc<StoreInner<dyn Support>> = Arc::new(StoreInner {
+            store_id: id,
+            state: Mutex::new(HandleState {
+                refs: 1,
+                strict,
+                ..HandleState::default()
             }),
-        }
+            support,
+        });
+        Store { inner }
     }
 
     fn state(&self) -> MutexGuard<'_, HandleState> {

@@ -314,11 +314,7 @@ impl Spooler {
             spooler: self.clone(),
             slot,
         };
-        Ok(Store::with_id(
-            Arc::new(support),
-            Some(id),
-            self.inner.strict,
-        ))
+        Ok(Store::holding(support, Some(id), self.inner.strict))
     }
 
     /// Ends one client's hold on the entry: closes the gates, completes the waiters, and
