@@ -130,6 +130,14 @@ impl ThreadPool {
         lock(&self.state).workers
     }
 
+    /// The next job, taken by a worker that is then no longer idle.
+    fn pop(&self, st: &mut PoolState) -> Option<Job> {
+        let job = st.queue.pop_front()?;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.idle.fetch_sub(1, Ordering::Relaxed);
+        Some(job)
+    }
+
     /// Spins up to [`SPIN`] for a job, taking the lock only when it is free: a caller that
     /// is still inside [`spawn`](Runtime::spawn) must not make the worker sleep on the
     /// lock (and then need a wake-up).
@@ -140,10 +148,8 @@ impl ThreadPool {
         let job = loop {
             if self.waiting.load(Ordering::Acquire) > 0
                 && let Ok(mut st) = self.state.try_lock()
-                && let Some(job) = st.queue.pop_front()
+                && let Some(job) = self.pop(&mut st)
             {
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
-                self.idle.fetch_sub(1, Ordering::Relaxed);
                 break Some(job);
             }
             std::hint::spin_loop();
@@ -164,9 +170,7 @@ impl ThreadPool {
             let job = self.try_take().unwrap_or_else(|| {
                 let mut st = lock(&self.state);
                 loop {
-                    if let Some(job) = st.queue.pop_front() {
-                        self.waiting.fetch_sub(1, Ordering::Relaxed);
-                        self.idle.fetch_sub(1, Ordering::Relaxed);
+                    if let Some(job) = self.pop(&mut st) {
                         break job;
                     }
                     st.sleeping += 1;

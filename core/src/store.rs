@@ -92,17 +92,13 @@ impl Store {
     /// A handle with reference count 1 on a caller-supplied support, with lenient
     /// validation of its StoreLogoff flags (what real MAPI accepts).
     pub fn new(support: Arc<dyn Support>) -> Store {
-        Store::with_id(support, None, false)
+        Store::holding(support, None, false)
     }
 
     /// A handle with reference count 1 on a caller-supplied support; `strict` opts in to
     /// strict validation of its StoreLogoff flags from the start.
     pub fn new_with_validation(support: Arc<dyn Support>, strict: bool) -> Store {
-        Store::with_id(support, None, strict)
-    }
-
-    pub(crate) fn with_id(support: Arc<dyn Support>, id: Option<Arc<str>>, strict: bool) -> Store {
-        Store::holding(support, id, strict)
+        Store::holding(support, None, strict)
     }
 
     /// A handle with reference count 1 whose support lives in the handle's own allocation.

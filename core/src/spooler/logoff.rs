@@ -3,25 +3,17 @@
 //! the store's release, one deadline for both) and ABORT with transports that can cancel
 //! (cancel the transfers in flight on a worker, then decide on what is left).
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use super::*;
 
 impl Spooler {
     fn flush_transports(&self, id: &Arc<str>, mode: Mode, flags: FlushFlags) {
-        let transports = self
-            .inner
-            .transports
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let transports = snapshot(&self.inner.transports);
         let mut events = self.events();
         for (tid, t) in transports.iter() {
-            let failure = match catch_unwind(AssertUnwindSafe(|| t.flush_queues(id, flags))) {
-                Ok(Ok(())) => continue,
-                Ok(Err(err)) => err.to_string(),
-                Err(panic) => panic_message(&panic),
+            let Some(failure) = failure_of(|| t.flush_queues(id, flags)) else {
+                continue;
             };
             events.push(|| Event {
                 detail: Some(format!("transport {tid}: {failure}")),
@@ -220,12 +212,7 @@ impl Spooler {
         if !self.inner.has_transports.load(Ordering::Acquire) {
             return None;
         }
-        let transports = self
-            .inner
-            .transports
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let transports = snapshot(&self.inner.transports);
         if transports.is_empty() || !transports.iter().all(|(_, t)| t.can_cancel(id)) {
             return None;
         }
@@ -260,12 +247,9 @@ impl Spooler {
             Box::new(move || {
                 for (tid, t) in transports.iter() {
                     calling.store(*tid, Ordering::Relaxed);
-                    let failure = match catch_unwind(AssertUnwindSafe(|| t.cancel(&id))) {
-                        Ok(Ok(())) => continue,
-                        Ok(Err(err)) => err.to_string(),
-                        Err(panic) => panic_message(&panic),
-                    };
-                    lock(&failures).push(format!("transport {tid}: {failure}"));
+                    if let Some(failure) = failure_of(|| t.cancel(&id)) {
+                        lock(&failures).push(format!("transport {tid}: {failure}"));
+                    }
                 }
                 calling.store(0, Ordering::Relaxed);
                 spooler.cancel_done(&slot);

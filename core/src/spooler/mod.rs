@@ -521,12 +521,7 @@ impl Spooler {
         if events.list.is_empty() {
             return;
         }
-        let subscribers = self
-            .inner
-            .subscribers
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let subscribers = snapshot(&self.inner.subscribers);
         for e in &events.list {
             for (_, s) in subscribers.iter() {
                 let _ = catch_unwind(AssertUnwindSafe(|| s(e)));
@@ -635,6 +630,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn duration_ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The callbacks registered now, to call without the lock.
+fn snapshot<T>(list: &Registered<T>) -> Arc<Vec<(u64, T)>> {
+    list.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// A transport's call, caught: `None` when it succeeded, else its error or its panic as text.
+fn failure_of(call: impl FnOnce() -> Result<()>) -> Option<String> {
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(Ok(())) => None,
+        Ok(Err(err)) => Some(err.to_string()),
+        Err(panic) => Some(panic_message(&panic)),
+    }
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
