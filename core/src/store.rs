@@ -2,7 +2,8 @@
 //! `Release`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::decide::parse_mode;
 use crate::error::{Error, Result};
@@ -34,6 +35,12 @@ pub trait Support: Send + Sync {
     fn activity(&self) -> Activity {
         Activity::empty()
     }
+
+    /// The store's id, which [`Store::store_id`] reports: the id a spooler served the store
+    /// under; `None` by default.
+    fn store_id(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A client's handle on a message store: the `IMsgStore` side of the protocol.
@@ -51,8 +58,8 @@ pub struct Store {
 /// The handle's state and its support, in one allocation (the support last, so that a
 /// handle on any support is the same type).
 struct StoreInner<S: ?Sized> {
-    store_id: Option<Arc<str>>,
-    state: Mutex<HandleState>,
+    /// A [`HandleState`], changed only by compare-and-swap.
+    state: AtomicU64,
     support: S,
 }
 
@@ -69,102 +76,169 @@ impl<S: Support + ?Sized> Support for Arc<S> {
     fn activity(&self) -> Activity {
         (**self).activity()
     }
+
+    fn store_id(&self) -> Option<&str> {
+        (**self).store_id()
+    }
 }
 
-#[derive(Debug, Default)]
-struct HandleState {
-    /// Wide enough that no program can overflow it: 2^64 add_refs take centuries.
-    refs: u64,
-    saved_mode: Option<Mode>,
-    strict: bool,
+/// The handle's whole state in one word, so that a call reads, checks and changes it with
+/// one atomic compare-and-swap (a lock would cost two atomic operations, and every call
+/// of the store cycle takes it): the reference count in the low 48 bits, then the flags
+/// below, then the saved mode (0 for none, else its place in [`Mode::ALL`] plus one).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct HandleState(u64);
+
+impl HandleState {
+    /// The count's largest value, where it sticks: reaching it takes 2^48 add_refs (weeks
+    /// of nothing else), and a count that had overflowed could release the handle under a
+    /// holder, so a handle that gets there stays open for good instead.
+    const REFS_MAX: u64 = (1 << 48) - 1;
+    /// Strict validation of `logoff` flags.
+    const STRICT: u64 = 1 << 48;
     /// An explicit logoff_transports answered COMPLETE: the handle is dead but for
     /// add_ref/release, and the final release calls nothing.
-    logged_off: bool,
+    const LOGGED_OFF: u64 = 1 << 49;
     /// A StoreLogoffTransports call on this handle is under way.
-    in_call: bool,
-    /// The count reached 0 while `in_call`: the caller of that call runs the final one.
-    final_pending: bool,
-    /// The final StoreLogoffTransports has been called (or skipped after logged_off).
-    finished: bool,
+    const IN_CALL: u64 = 1 << 50;
+    /// The count reached 0 while `IN_CALL`: the caller of that call runs the final one.
+    const FINAL_PENDING: u64 = 1 << 51;
+    /// The final StoreLogoffTransports has been called (or skipped after `LOGGED_OFF`).
+    const FINISHED: u64 = 1 << 52;
+    const MODE_SHIFT: u32 = 56;
+    const MODE: u64 = 0b111 << Self::MODE_SHIFT;
+
+    fn new(refs: u64, strict: bool) -> HandleState {
+        HandleState(refs).with(Self::STRICT, strict)
+    }
+
+    fn refs(self) -> u64 {
+        self.0 & Self::REFS_MAX
+    }
+
+    fn with_refs(self, refs: u64) -> HandleState {
+        HandleState(self.0 & !Self::REFS_MAX | refs.min(Self::REFS_MAX))
+    }
+
+    fn has(self, flag: u64) -> bool {
+        self.0 & flag != 0
+    }
+
+    fn with(self, flag: u64, on: bool) -> HandleState {
+        HandleState(if on { self.0 | flag } else { self.0 & !flag })
+    }
+
+    fn saved_mode(self) -> Option<Mode> {
+        match (self.0 & Self::MODE) >> Self::MODE_SHIFT {
+            0 => None,
+            i => Mode::ALL.get(i as usize - 1).copied(),
+        }
+    }
+
+    fn with_mode(self, mode: Mode) -> HandleState {
+        let i = Mode::ALL.iter().position(|m| *m == mode).unwrap_or(0) as u64 + 1;
+        HandleState(self.0 & !Self::MODE | i << Self::MODE_SHIFT)
+    }
+
+    /// Calls other than add_ref/release are accepted.
+    fn check_valid(self) -> Result<()> {
+        if self.refs() == 0 || self.has(Self::LOGGED_OFF) {
+            Err(Error::InvalidObject)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl Store {
     /// A handle with reference count 1 on a caller-supplied support, with lenient
     /// validation of its StoreLogoff flags (what real MAPI accepts).
     pub fn new(support: Arc<dyn Support>) -> Store {
-        Store::holding(support, None, false)
+        Store::holding(support, false)
     }
 
     /// A handle with reference count 1 on a caller-supplied support; `strict` opts in to
     /// strict validation of its StoreLogoff flags from the start.
     pub fn new_with_validation(support: Arc<dyn Support>, strict: bool) -> Store {
-        Store::holding(support, None, strict)
+        Store::holding(support, strict)
     }
 
     /// A handle with reference count 1 whose support lives in the handle's own allocation.
-    pub(crate) fn holding<S: Support + 'static>(
-        support: S,
-        id: Option<Arc<str>>,
-        strict: bool,
-    ) -> Store {
+    pub(crate) fn holding<S: Support + 'static>(support: S, strict: bool) -> Store {
         let inner: Arc<StoreInner<dyn Support>> = Arc::new(StoreInner {
-            store_id: id,
-            state: Mutex::new(HandleState {
-                refs: 1,
-                strict,
-                ..HandleState::default()
-            }),
+            state: AtomicU64::new(HandleState::new(1, strict).0),
             support,
         });
         Store { inner }
     }
 
-    fn state(&self) -> MutexGuard<'_, HandleState> {
-        // No code panics while holding this lock, so poisoning cannot hide a broken state.
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn state(&self) -> HandleState {
+        HandleState(self.inner.state.load(Ordering::Acquire))
     }
 
-    /// The store id, for a store opened on a [`Spooler`](crate::Spooler).
+    /// Changes the state atomically: `change` sees the current state and returns the new
+    /// one (`None`: change nothing) and what to return. It may run more than once when
+    /// another thread changes the state meanwhile.
+    fn update<T>(&self, mut change: impl FnMut(HandleState) -> (Option<HandleState>, T)) -> T {
+        let mut current = self.state();
+        loop {
+            let (next, out) = change(current);
+            let Some(next) = next.filter(|next| *next != current) else {
+                return out;
+            };
+            match self.inner.state.compare_exchange_weak(
+                current.0,
+                next.0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return out,
+                Err(actual) => current = HandleState(actual),
+            }
+        }
+    }
+
+    /// The store id, for a store opened on a [`Spooler`](crate::Spooler) (or whatever a
+    /// caller-supplied support names it).
     pub fn store_id(&self) -> Option<&str> {
-        self.inner.store_id.as_deref()
+        self.inner.support.store_id()
     }
 
     /// Opt in to (or out of) strict validation of this handle's `logoff` flags.
     pub fn set_strict(&self, strict: bool) {
-        self.state().strict = strict;
+        self.update(|s| (Some(s.with(HandleState::STRICT, strict)), ()));
     }
 
     /// Whether this handle validates its `logoff` flags strictly.
     pub fn is_strict(&self) -> bool {
-        self.state().strict
+        self.state().has(HandleState::STRICT)
     }
 
     /// The current reference count (0 once finally released).
     pub fn ref_count(&self) -> u64 {
-        self.state().refs
+        self.state().refs()
     }
 
     /// The mode saved by the last accepted `logoff`, if any.
     pub fn saved_mode(&self) -> Option<Mode> {
-        self.state().saved_mode
+        self.state().saved_mode()
     }
 
     /// Whether calls other than add_ref/release are still accepted.
     pub fn is_valid(&self) -> bool {
-        let s = self.state();
-        s.refs > 0 && !s.logged_off
+        self.state().check_valid().is_ok()
     }
 
-    /// `IUnknown::AddRef`: the new count, or 0 (and no change) once finally released.
+    /// `IUnknown::AddRef`: the new count, or 0 (and no change) once finally released. The
+    /// count sticks at 2^48 - 1: a handle that gets there stays open for good.
     pub fn add_ref(&self) -> u64 {
-        let mut s = self.state();
-        if s.refs == 0 {
-            return 0;
-        }
-        // Cannot overflow in practice (2^64 calls); if it ever did, the handle would stay
-        // open for good rather than be released under a holder.
-        s.refs = s.refs.saturating_add(1);
-        s.refs
+        self.update(|s| match s.refs() {
+            0 => (None, 0),
+            refs => {
+                let next = s.with_refs(refs.saturating_add(1));
+                (Some(next), next.refs())
+            }
+        })
     }
 
     /// `IUnknown::Release`: the new count. The release that brings it to 0 calls
@@ -173,46 +247,41 @@ impl Store {
     /// wait if the saved mode is PURGE. Releasing a finally released handle returns 0
     /// and does nothing.
     pub fn release(&self) -> u64 {
-        let mode = {
-            let mut s = self.state();
-            if s.refs == 0 {
-                return 0;
+        use HandleState as H;
+        let final_mode = self.update(|s| match s.refs() {
+            0 => (None, Err(0)),
+            H::REFS_MAX => (None, Err(H::REFS_MAX)),
+            1 => {
+                let s = s.with_refs(0);
+                if s.has(H::IN_CALL) {
+                    // The thread inside logoff_transports makes the final call when it
+                    // returns.
+                    (Some(s.with(H::FINAL_PENDING, true)), Err(0))
+                } else if s.has(H::FINISHED) || s.has(H::LOGGED_OFF) {
+                    (Some(s.with(H::FINISHED, true)), Err(0))
+                } else {
+                    let mode = s.saved_mode().unwrap_or(Mode::Abort);
+                    let s = s.with(H::FINISHED, true).with(H::IN_CALL, true);
+                    (Some(s), Ok(mode))
+                }
             }
-            s.refs -= 1;
-            if s.refs > 0 {
-                return s.refs;
+            refs => (Some(s.with_refs(refs - 1)), Err(refs - 1)),
+        });
+        match final_mode {
+            Ok(mode) => {
+                self.final_logoff_transports(mode);
+                0
             }
-            if s.in_call {
-                // The thread inside logoff_transports makes the final call when it returns.
-                s.final_pending = true;
-                return 0;
-            }
-            if s.finished || s.logged_off {
-                s.finished = true;
-                return 0;
-            }
-            s.finished = true;
-            s.in_call = true;
-            s.saved_mode.unwrap_or(Mode::Abort)
-        };
-        self.final_logoff_transports(mode);
-        0
+            Err(refs) => refs,
+        }
     }
 
     fn final_logoff_transports(&self, mode: Mode) {
         let mut flags = mode.flag().bits();
         // The outcome reaches subscribers as events; Release has no HRESULT to return it in.
         let _ = self.inner.support.final_release(&mut flags);
-        // `in_call` stays set: with the count at 0 and `finished` set, every later call
-        // returns before reading it, so clearing it would only take the lock once more.
-    }
-
-    fn check_valid(s: &HandleState) -> Result<()> {
-        if s.refs == 0 || s.logged_off {
-            Err(Error::InvalidObject)
-        } else {
-            Ok(())
-        }
+        // `IN_CALL` stays set: with the count at 0 and `FINISHED` set, every later call
+        // returns before reading it, so clearing it would only change the state once more.
     }
 
     /// `IMsgStore::StoreLogoff`: validates `flags`, saves the mode for the final
@@ -222,11 +291,16 @@ impl Store {
     /// each of them for the same mode. It performs no logoff. A rejected call changes
     /// nothing.
     pub fn logoff(&self, flags: &mut u32) -> Result<()> {
-        let mut s = self.state();
-        Store::check_valid(&s)?;
-        let mode = parse_mode(*flags, s.strict)?;
-        s.saved_mode = Some(mode);
-        drop(s);
+        let requested = *flags;
+        let mode = self.update(|s| {
+            match s
+                .check_valid()
+                .and_then(|()| parse_mode(requested, s.has(HandleState::STRICT)))
+            {
+                Ok(mode) => (Some(s.with_mode(mode)), Ok(mode)),
+                Err(e) => (None, Err(e)),
+            }
+        })?;
         *flags = mode.flag().bits() | self.inner.support.activity().bits();
         Ok(())
     }
@@ -239,14 +313,16 @@ impl Store {
     /// ends the call as a failed one (flags unchanged, the handle still valid, a final release
     /// that came meanwhile made), then the panic goes on to the caller.
     pub fn logoff_transports(&self, flags: &mut u32) -> Result<()> {
-        {
-            let mut s = self.state();
-            Store::check_valid(&s)?;
-            if s.in_call {
-                return Err(Error::Busy);
+        use HandleState as H;
+        self.update(|s| {
+            if let Err(e) = s.check_valid() {
+                (None, Err(e))
+            } else if s.has(H::IN_CALL) {
+                (None, Err(Error::Busy))
+            } else {
+                (Some(s.with(H::IN_CALL, true)), Ok(()))
             }
-            s.in_call = true;
-        }
+        })?;
         // A panicking Support must not leave the handle inside this call forever (every later
         // call MAPI_E_BUSY, a final release that came meanwhile never made): finish the call
         // as a failed one, then let the panic go on.
@@ -264,24 +340,24 @@ impl Store {
             Ok(()) | Err(Error::Timeout) => *flags & LogoffFlags::COMPLETE.bits() != 0,
             Err(_) => false,
         };
-        let final_mode = {
-            let mut s = self.state();
-            s.in_call = false;
-            if complete {
-                s.logged_off = true;
-            }
-            if s.final_pending && !s.finished {
-                s.finished = true;
-                if s.logged_off {
-                    None
-                } else {
-                    s.in_call = true;
-                    Some(s.saved_mode.unwrap_or(Mode::Abort))
-                }
+        let final_mode = self.update(|s| {
+            let s = s.with(H::IN_CALL, false);
+            let s = if complete {
+                s.with(H::LOGGED_OFF, true)
             } else {
-                None
+                s
+            };
+            if !s.has(H::FINAL_PENDING) || s.has(H::FINISHED) {
+                return (Some(s), None);
             }
-        };
+            let s = s.with(H::FINISHED, true);
+            if s.has(H::LOGGED_OFF) {
+                (Some(s), None)
+            } else {
+                let mode = s.saved_mode().unwrap_or(Mode::Abort);
+                (Some(s.with(H::IN_CALL, true)), Some(mode))
+            }
+        });
         if let Some(mode) = final_mode {
             self.final_logoff_transports(mode);
         }
@@ -296,10 +372,10 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = self.state();
         f.debug_struct("Store")
-            .field("store_id", &self.inner.store_id)
-            .field("refs", &s.refs)
-            .field("saved_mode", &s.saved_mode)
-            .field("logged_off", &s.logged_off)
+            .field("store_id", &self.store_id())
+            .field("refs", &s.refs())
+            .field("saved_mode", &s.saved_mode())
+            .field("logged_off", &s.has(HandleState::LOGGED_OFF))
             .finish()
     }
 }
@@ -307,6 +383,7 @@ impl std::fmt::Debug for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     /// A support that counts its calls.
     #[derive(Default)]
@@ -320,12 +397,16 @@ mod tests {
         }
     }
 
+    fn set_refs(store: &Store, refs: u64) {
+        store.update(|s| (Some(s.with_refs(refs)), ()));
+    }
+
     #[test]
     fn the_count_passes_u32_max_without_an_early_final_release() {
         let support = Arc::new(Counting::default());
         let store = Store::new(support.clone());
         // 2^32 add_refs take minutes; start the count where a 32-bit one would saturate.
-        store.state().refs = u64::from(u32::MAX);
+        set_refs(&store, u64::from(u32::MAX));
         assert_eq!(store.add_ref(), u64::from(u32::MAX) + 1);
         assert_eq!(store.add_ref(), u64::from(u32::MAX) + 2);
         assert_eq!(store.release(), u64::from(u32::MAX) + 1);
@@ -336,8 +417,42 @@ mod tests {
             "no final call while references are held"
         );
         assert!(store.is_valid());
-        store.state().refs = 1;
+        set_refs(&store, 1);
         assert_eq!(store.release(), 0);
         assert_eq!(*support.0.lock().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_count_at_its_largest_sticks_and_the_handle_stays_open() {
+        let support = Arc::new(Counting::default());
+        let store = Store::new_with_validation(support.clone(), true);
+        let mut flags = LogoffFlags::ORDERLY.bits();
+        store.logoff(&mut flags).unwrap();
+        set_refs(&store, HandleState::REFS_MAX - 1);
+        assert_eq!(store.add_ref(), HandleState::REFS_MAX);
+        assert_eq!(store.add_ref(), HandleState::REFS_MAX);
+        assert_eq!(store.release(), HandleState::REFS_MAX);
+        assert_eq!(store.ref_count(), HandleState::REFS_MAX);
+        assert_eq!(*support.0.lock().unwrap(), 0);
+        // The flags and the saved mode beside the count are untouched.
+        assert!(store.is_strict());
+        assert_eq!(store.saved_mode(), Some(Mode::Orderly));
+    }
+
+    #[test]
+    fn every_mode_and_flag_round_trips_through_the_state_word() {
+        for mode in Mode::ALL {
+            for strict in [false, true] {
+                let s = HandleState::new(7, strict).with_mode(mode);
+                assert_eq!(s.saved_mode(), Some(mode));
+                assert_eq!(s.refs(), 7);
+                assert_eq!(s.has(HandleState::STRICT), strict);
+                let s = s.with(HandleState::IN_CALL, true).with_refs(0);
+                assert_eq!(s.saved_mode(), Some(mode));
+                assert!(s.has(HandleState::IN_CALL));
+                assert_eq!(s.refs(), 0);
+            }
+        }
+        assert_eq!(HandleState::new(1, false).saved_mode(), None);
     }
 }

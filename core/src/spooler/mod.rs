@@ -309,12 +309,11 @@ impl Spooler {
             slot
         };
         self.dispatch(events);
-        let id = slot.id.clone();
         let support = SpoolerSupport {
             spooler: self.clone(),
             slot,
         };
-        Ok(Store::holding(support, Some(id), self.inner.strict))
+        Ok(Store::holding(support, self.inner.strict))
     }
 
     /// Ends one client's hold on the entry: closes the gates, completes the waiters, and
@@ -675,5 +674,9 @@ impl Support for SpoolerSupport {
 
     fn activity(&self) -> Activity {
         self.slot.lock().stats.activity()
+    }
+
+    fn store_id(&self) -> Option<&str> {
+        Some(&self.slot.id)
     }
 }

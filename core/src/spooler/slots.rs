@@ -21,7 +21,7 @@
 //! those left, the freed heap pages go back to the system.
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use foldhash::fast::RandomState as IdHasher;
@@ -35,6 +35,10 @@ use crate::trim;
 
 /// A sweep waits until at least this many stores went idle since the last one.
 pub(super) const REMEMBER_MIN: usize = 64;
+
+/// One idle store in [`Slots::idle`]'s high half; the low half counts the new ones.
+const IDLE_ONE: u64 = 1 << 32;
+const IDLE_NEW: u64 = IDLE_ONE - 1;
 
 // Two cache lines a store (the index's entry and the id's bytes aside): the counts of the
 // memory figure assume it.
@@ -117,9 +121,9 @@ pub(super) struct Slots {
     index: HashIndex<Arc<str>, Arc<Slot>, IdHasher>,
     /// Slots in the index.
     count: AtomicUsize,
-    /// Slots idle, in all, and since the last sweep.
-    idle: AtomicUsize,
-    idle_new: AtomicUsize,
+    /// Slots idle, in all (the high half) and since the last sweep (the low half): one
+    /// atomic operation notes a store going idle, or back in use.
+    idle: AtomicU64,
     /// The sweep generation: one more at every sweep (never 0; it wraps past `u32::MAX`,
     /// and generations are compared as wrapping differences).
     generation: AtomicU32,
@@ -133,8 +137,7 @@ impl Slots {
         Slots {
             index: HashIndex::with_hasher(IdHasher::default()),
             count: AtomicUsize::new(0),
-            idle: AtomicUsize::new(0),
-            idle_new: AtomicUsize::new(0),
+            idle: AtomicU64::new(0),
             generation: AtomicU32::new(1),
             sweeping: AtomicBool::new(false),
             removed_since_trim: AtomicUsize::new(0),
@@ -210,19 +213,22 @@ impl Slots {
             (None, true) => {
                 let generation = NonZeroU32::new(self.generation.load(Ordering::Relaxed));
                 entry.idle_since = Some(generation.unwrap_or(NonZeroU32::MIN));
-                self.idle.fetch_add(1, Ordering::Relaxed);
-                self.idle_new.fetch_add(1, Ordering::Relaxed);
+                self.idle.fetch_add(IDLE_ONE | 1, Ordering::Relaxed);
             }
             (Some(since), false) => {
                 entry.idle_since = None;
-                self.idle.fetch_sub(1, Ordering::Relaxed);
                 if since.get() == self.generation.load(Ordering::Relaxed) {
                     // Saturating: a sweep may have reset the count since.
                     let _ = self
-                        .idle_new
-                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                            Some(n.saturating_sub(1))
+                        .idle
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                            Some(
+                                w.wrapping_sub(IDLE_ONE) & !IDLE_NEW
+                                    | (w & IDLE_NEW).saturating_sub(1),
+                            )
                         });
+                } else {
+                    self.idle.fetch_sub(IDLE_ONE, Ordering::Relaxed);
                 }
             }
             _ => {}
@@ -233,14 +239,15 @@ impl Slots {
     /// since then as [`REMEMBER_MIN`] and as the stores in use; then gives the freed memory
     /// back. Cheap when there is nothing to do; call it with no slot locked.
     pub(super) fn sweep(&self) {
-        let idle_new = self.idle_new.load(Ordering::Relaxed);
+        let idle = self.idle.load(Ordering::Relaxed);
+        let idle_new = (idle & IDLE_NEW) as usize;
         if idle_new < REMEMBER_MIN {
             return;
         }
         let in_use = self
             .count
             .load(Ordering::Relaxed)
-            .saturating_sub(self.idle.load(Ordering::Relaxed));
+            .saturating_sub((idle / IDLE_ONE) as usize);
         if idle_new < in_use || self.sweeping.swap(true, Ordering::Acquire) {
             return;
         }
@@ -250,7 +257,7 @@ impl Slots {
                 Some(g.checked_add(1).unwrap_or(1))
             })
             .unwrap_or(1);
-        self.idle_new.store(0, Ordering::Relaxed);
+        self.idle.fetch_and(!IDLE_NEW, Ordering::Relaxed);
         let mut removed = 0;
         self.index.retain(|_, slot| {
             // A slot in use right now is not idle: keep it (the lock order is the index's
@@ -272,7 +279,8 @@ impl Slots {
             removed += 1;
             false
         });
-        self.idle.fetch_sub(removed, Ordering::Relaxed);
+        self.idle
+            .fetch_sub(removed as u64 * IDLE_ONE, Ordering::Relaxed);
         self.count.fetch_sub(removed, Ordering::Relaxed);
         self.sweeping.store(false, Ordering::Release);
         if removed > 0 {
