@@ -10,7 +10,10 @@
 //   table written for the benchmark (pure.mjs; checked against the shared fixture first);
 // - the store cycle (openStore -> logoff(NO_WAIT) -> release on an idle store) with three
 //   cheapest calls (`benchNoop`, given the cycle's arguments and converting none) and with
-//   pure.mjs's PureSpooler.
+//   pure.mjs's PureSpooler: in the default configuration (`node.store_cycle`: cross-process
+//   sharing on, the machine registry in the directory the library picks) and, as another
+//   side of the same rounds against the same floor, with cross-process sharing switched off
+//   (`node.store_cycle_cross_process_off`).
 //
 // Each variant runs in every round, the order rotating from round to round; a ratio is the
 // median of the per-round ratios. Every result is consumed so that the JIT cannot drop a
@@ -91,21 +94,22 @@ function measure(variants, n, rounds) {
 
 const round = (x, d = 1) => Number(x.toFixed(d))
 
-function figure(name, times, floorDesc) {
+/** The figure of the variant `lib` (a key of `times`) against the floor and the others. */
+function figure(name, times, floorDesc, lib = 'lib') {
   const perRound = (a, b) => times[a].map((x, i) => x / times[b][i])
-  const [q1, ratio, q3] = quartiles(perRound('lib', 'floor'))
+  const [q1, ratio, q3] = quartiles(perRound(lib, 'floor'))
   const out = {
     figure: name,
-    lib_ns: round(median(times.lib)),
+    lib_ns: round(median(times[lib])),
     floor_ns: round(median(times.floor)),
     ratio: round(ratio, 3),
     ratio_q1: round(q1, 3),
     ratio_q3: round(q3, 3),
-    rounds: times.lib.length,
+    rounds: times[lib].length,
     floor: floorDesc,
   }
   if (times.pure) {
-    const [p1, pr, p3] = quartiles(perRound('lib', 'pure'))
+    const [p1, pr, p3] = quartiles(perRound(lib, 'pure'))
     Object.assign(out, {
       pure_ns: round(median(times.pure)),
       pure_ratio: round(pr, 3),
@@ -114,7 +118,7 @@ function figure(name, times, floorDesc) {
     })
   }
   if (times.bare) {
-    const [b1, br, b3] = quartiles(perRound('lib', 'bare'))
+    const [b1, br, b3] = quartiles(perRound(lib, 'bare'))
     Object.assign(out, {
       bare_ns: round(median(times.bare)),
       bare_ratio: round(br, 3),
@@ -174,7 +178,10 @@ function decideVariants() {
 }
 
 function cycleVariants() {
-  const sp = new ml.Spooler('bench-node', { crossProcess: false })
+  // The default configuration: no options. The profile is this process's own, so that
+  // another run of this harness at the same time shares no store with it.
+  const sp = new ml.Spooler(`bench-node-${process.pid}`)
+  const spOff = new ml.Spooler('bench-node', { crossProcess: false })
   const psp = new pure.PureSpooler()
   const noop = native.benchNoop
   const NO_WAIT = ml.LogoffFlags.NO_WAIT
@@ -183,6 +190,15 @@ function cycleVariants() {
       let acc = 0
       for (let i = 0; i < n; i++) {
         const s = sp.openStore('inbox')
+        acc ^= s.logoff(NO_WAIT)
+        acc ^= s.release()
+      }
+      sink ^= acc
+    },
+    libOff(n) {
+      let acc = 0
+      for (let i = 0; i < n; i++) {
+        const s = spOff.openStore('inbox')
         acc ^= s.logoff(NO_WAIT)
         acc ^= s.release()
       }
@@ -207,9 +223,14 @@ function cycleVariants() {
       sink ^= acc
     },
   }
-  variants.lib(1)
-  const stats = sp.stats('inbox')
-  if (!stats.released || stats.clients !== 0) throw new Error(`store not released: ${JSON.stringify(stats)}`)
+  for (const [run, spooler] of [
+    [variants.lib, sp],
+    [variants.libOff, spOff],
+  ]) {
+    run(1)
+    const stats = spooler.stats('inbox')
+    if (!stats.released || stats.clients !== 0) throw new Error(`store not released: ${JSON.stringify(stats)}`)
+  }
   return variants
 }
 
@@ -221,7 +242,7 @@ const checked = checkPureAgainstFixture()
 const d = figure('node.decide', measure(decideVariants(), smoke ? 20_000 : 400_000, rounds), 'benchNoopDecideArgs(flags, activity, 0)')
 d.fixture_cases_checked = checked
 console.log(JSON.stringify(d))
-console.log(
-  JSON.stringify(figure('node.store_cycle', measure(cycleVariants(), smoke ? 2_000 : 40_000, rounds), '3 x benchNoop(...)')),
-)
+const cycles = measure(cycleVariants(), smoke ? 2_000 : 40_000, rounds)
+console.log(JSON.stringify(figure('node.store_cycle', cycles, '3 x benchNoop(...)')))
+console.log(JSON.stringify(figure('node.store_cycle_cross_process_off', cycles, '3 x benchNoop(...)', 'libOff')))
 if (sink === 0.5) console.log('') // keeps `sink` observable

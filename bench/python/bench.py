@@ -7,7 +7,10 @@ Compares, in alternating rounds of the same run:
   taking the same positional arguments, converting nothing) and with a pure-Python decision
   table written for the benchmark (``pure.py``; checked against the shared fixture first);
 - the store cycle (``open_store`` -> ``logoff(NO_WAIT)`` -> ``release`` on an idle store)
-  with three empty calls (the cycle's floor) and with ``pure.PureSpooler``.
+  with three empty calls (the cycle's floor) and with ``pure.PureSpooler``: in the default
+  configuration (``python.store_cycle``: cross-process sharing on, the machine registry in
+  the directory the library picks) and, as another side of the same rounds against the same
+  floor, with cross-process sharing switched off (``python.store_cycle_cross_process_off``).
 
 Each variant runs in every round, the order rotating from round to round, with the garbage
 collector off while timing (as ``timeit`` does). A ratio is the median of the per-round
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import statistics
 import sys
 import time
@@ -34,6 +38,9 @@ MODES = [1, 2, 4, 8, 16]
 ACTIVITIES = [0, 0x20000, 0x40000, 0x80000, 0xE0000]
 # Every mode with each single activity bit and none (all valid), as a caller varies them.
 INPUTS = [(m, a) for a in ACTIVITIES for m in MODES]
+# The library's variants in a measurement; the others are its floor, its pure version and
+# extras reported as absolute times.
+LIBS = ("lib", "lib_off")
 
 
 def check_pure_against_fixture() -> int:
@@ -88,8 +95,9 @@ def measure(variants: dict, n: int, rounds: int) -> dict[str, list[float]]:
     return times
 
 
-def figure(name: str, times: dict[str, list[float]], floor_desc: str) -> dict:
-    lib, floor = times["lib"], times["floor"]
+def figure(name: str, times: dict[str, list[float]], floor_desc: str, lib_key: str = "lib") -> dict:
+    """The figure of the variant ``lib_key`` against the floor (and the pure version)."""
+    lib, floor = times[lib_key], times["floor"]
     ratios = [x / f for x, f in zip(lib, floor)]
     q1, ratio, q3 = quartiles(ratios)
     out = {
@@ -111,7 +119,7 @@ def figure(name: str, times: dict[str, list[float]], floor_desc: str) -> dict:
             pure_ratio_q1=round(p1, 3),
             pure_ratio_q3=round(p3, 3),
         )
-    for extra in times.keys() - {"lib", "floor", "pure"}:
+    for extra in times.keys() - {"floor", "pure"} - set(LIBS):
         out[f"{extra}_ns"] = round(statistics.median(times[extra]), 1)
     return out
 
@@ -142,11 +150,20 @@ def decide_variants(batch: list[tuple[int, int]]) -> dict:
 
 
 def cycle_variants() -> dict:
-    sp = mapi_logoff.Spooler("bench-python", cross_process=False)
+    # The default configuration: no options. The profile is this process's own, so that
+    # another run of this harness at the same time shares no store with it.
+    sp = mapi_logoff.Spooler(f"bench-python-{os.getpid()}")
+    sp_off = mapi_logoff.Spooler("bench-python", cross_process=False)
     psp = pure.PureSpooler()
     no_wait = int(LogoffFlags.NO_WAIT)
 
     def lib(n, sp=sp, no_wait=no_wait):
+        for _ in range(n):
+            s = sp.open_store("inbox")
+            s.logoff(no_wait)
+            s.release()
+
+    def lib_off(n, sp=sp_off, no_wait=no_wait):
         for _ in range(n):
             s = sp.open_store("inbox")
             s.logoff(no_wait)
@@ -164,10 +181,11 @@ def cycle_variants() -> dict:
             s.logoff(no_wait)
             s.release()
 
-    lib(1)
-    stats = sp.stats("inbox")
-    assert stats.released and stats.clients == 0, stats
-    return {"lib": lib, "floor": floor, "pure": pure_}
+    for run, spooler in [(lib, sp), (lib_off, sp_off)]:
+        run(1)
+        stats = spooler.stats("inbox")
+        assert stats.released and stats.clients == 0, stats
+    return {"lib": lib, "lib_off": lib_off, "floor": floor, "pure": pure_}
 
 
 def main() -> None:
@@ -182,12 +200,13 @@ def main() -> None:
     )
     d["fixture_cases_checked"] = cases
     print(json.dumps(d), flush=True)
-    c = figure(
-        "python.store_cycle",
-        measure(cycle_variants(), 500 if smoke else 10000, rounds),
-        "3 x _native._noop(...)",
-    )
-    print(json.dumps(c), flush=True)
+    times = measure(cycle_variants(), 500 if smoke else 10000, rounds)
+    for name, lib_key in [
+        ("python.store_cycle", "lib"),
+        ("python.store_cycle_cross_process_off", "lib_off"),
+    ]:
+        c = figure(name, times, "3 x _native._noop(...)", lib_key)
+        print(json.dumps(c), flush=True)
 
 
 if __name__ == "__main__":
