@@ -180,26 +180,71 @@ impl Registry {
     /// This spooler has no more clients of `store_id`. If the registry cannot be written,
     /// the hold stays until this spooler ends: the store reads as shared a while longer.
     pub(crate) fn withdraw(&self, store_id: &str) {
-        if let Some((shm, slot)) = self.ready()
-            && let Ok(mut l) = shm.lock()
-        {
-            l.unhold(key(store_id), slot);
-        }
+        self.deciding(store_id).withdraw();
     }
 
     /// Whether a live spooler other than this one holds `store_id`. The holds of a slot
     /// whose owner is dead (its lock is free: a fact, not a guess) end on the way.
     pub(crate) fn others_hold(&self, store_id: &str) -> Held {
-        let (shm, slot) = match (&self.state, self.ready()) {
-            (State::Unreadable(why), _) => return Held::CannotTell(why.clone()),
-            (_, None) => return Held::CannotTell("inherited through fork".into()),
+        self.deciding(store_id).others_hold()
+    }
+
+    /// The registry's part in one StoreLogoffTransports decision on `store_id`: whether
+    /// others hold the store, then, if the store is released, the withdrawal, under one
+    /// lock of the registry (taken at the first of the two, let go when this is dropped).
+    pub(crate) fn deciding(&self, store_id: &str) -> Deciding<'_> {
+        Deciding {
+            registry: self,
+            key: key(store_id),
+            locked: None,
+        }
+    }
+
+    /// The registry file.
+    /// The registry file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// See [`Registry::deciding`].
+pub(crate) struct Deciding<'a> {
+    registry: &'a Registry,
+    key: u64,
+    /// The registry's lock and this spooler's slot, once taken.
+    locked: Option<(shm::Locked<'a>, usize)>,
+}
+
+impl<'a> Deciding<'a> {
+    /// The registry locked, with this spooler's slot and the shared memory; `Err` with why
+    /// it cannot be read.
+    fn lock(&mut self) -> Result<(&mut shm::Locked<'a>, usize, &'a Shm), String> {
+        let registry = self.registry;
+        let (shm, slot) = match (&registry.state, registry.ready()) {
+            (State::Unreadable(why), _) => return Err(why.clone()),
+            (_, None) => return Err("inherited through fork".into()),
             (_, Some(ready)) => ready,
         };
-        let mut l = match shm.lock() {
-            Ok(l) => l,
-            Err(e) => return Held::CannotTell(format!("{}: {e}", self.path.display())),
+        if self.locked.is_none() {
+            let l = shm
+                .lock()
+                .map_err(|e| format!("{}: {e}", registry.path.display()))?;
+            self.locked = Some((l, slot));
+        }
+        let (l, slot) = self.locked.as_mut().expect("locked above");
+        Ok((l, *slot, shm))
+    }
+
+    /// Whether a live spooler other than this one holds the store. The holds of a slot
+    /// whose owner is dead (its lock is free: a fact, not a guess) end on the way.
+    pub(crate) fn others_hold(&mut self) -> Held {
+        let key = self.key;
+        let path = &self.registry.path;
+        let (l, slot, shm) = match self.lock() {
+            Ok(locked) => locked,
+            Err(why) => return Held::CannotTell(why),
         };
-        let mut others = l.holders(key(store_id)) & !(1u64 << slot);
+        let mut others = l.holders(key) & !(1u64 << slot);
         while others != 0 {
             let i = others.trailing_zeros() as usize;
             others &= others - 1;
@@ -212,7 +257,7 @@ impl Registry {
                 Err(e) => {
                     return Held::CannotTell(format!(
                         "{}: cannot tell whether spooler slot {i} lives: {e}",
-                        self.path.display()
+                        path.display()
                     ));
                 }
             }
@@ -220,9 +265,13 @@ impl Registry {
         Held::No
     }
 
-    /// The registry file.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
+    /// This spooler has no more clients of the store. If the registry cannot be written,
+    /// the hold stays until this spooler ends: the store reads as shared a while longer.
+    pub(crate) fn withdraw(&mut self) {
+        let key = self.key;
+        if let Ok((l, slot, _)) = self.lock() {
+            l.unhold(key, slot);
+        }
     }
 }
 

@@ -44,8 +44,11 @@ impl Spooler {
         let mut events = self.events();
         let (decision, waiter) = {
             let entry = &mut *slot.lock();
+            // The registry's answer and, if the store is released, its withdrawal: one
+            // lock of the registry for both.
+            let mut registry = self.inner.registry.as_ref().map(|r| r.deciding(id));
             let shared = entry.stats.clients > 1
-                || match self.inner.registry.as_ref().map(|r| r.others_hold(id)) {
+                || match registry.as_mut().map(Deciding::others_hold) {
                     None | Some(Held::No) => false,
                     Some(Held::Yes) => true,
                     Some(Held::CannotTell(why)) => {
@@ -103,14 +106,14 @@ impl Spooler {
                         // The others keep their gates: only this client's hold ends.
                         entry.stats.clients = entry.stats.clients.saturating_sub(1);
                         if entry.stats.clients == 0
-                            && let Some(registry) = &self.inner.registry
+                            && let Some(registry) = &mut registry
                         {
-                            registry.withdraw(id);
+                            registry.withdraw();
                         }
                         events.push(e);
                         self.inner.stores.note(entry);
                     } else {
-                        self.release_entry(entry, id, &mut events, e);
+                        self.release_entry_deciding(entry, id, &mut events, e, registry.as_mut());
                     }
                 }
                 Release::WhenDrained => {

@@ -19,7 +19,7 @@ use crate::decide::{decide_mode, drained, parse_mode};
 use crate::error::{Error, Result};
 use crate::flags::{Activity, FlushFlags, LogoffFlags, Mode, Release};
 use crate::fork;
-use crate::registry::{Held, Registry, default_path};
+use crate::registry::{Deciding, Held, Registry, default_path};
 use crate::store::{Store, Support};
 
 mod logoff;
@@ -325,12 +325,27 @@ impl Spooler {
         events: &mut Events,
         event: impl FnOnce() -> Event,
     ) {
+        self.release_entry_deciding(entry, id, events, event, None);
+    }
+
+    /// [`release_entry`](Spooler::release_entry) within a StoreLogoffTransports decision
+    /// that holds the registry's lock already.
+    fn release_entry_deciding(
+        &self,
+        entry: &mut Entry,
+        id: &Arc<str>,
+        events: &mut Events,
+        event: impl FnOnce() -> Event,
+        deciding: Option<&mut Deciding<'_>>,
+    ) {
         entry.stats.clients = entry.stats.clients.saturating_sub(1);
         if entry.stats.clients == 0 {
             entry.stats.allowed = Activity::empty();
             entry.stats.released = true;
-            if let Some(registry) = &self.inner.registry {
-                registry.withdraw(id);
+            match (deciding, &self.inner.registry) {
+                (Some(deciding), _) => deciding.withdraw(),
+                (None, Some(registry)) => registry.withdraw(id),
+                (None, None) => {}
             }
         }
         entry.stats.pending = None;
