@@ -121,12 +121,10 @@ impl Spooler {
                     entry.stats.pending = Some(mode);
                     entry.deferred = false;
                     if decision.waits {
-                        waiter = Some(
-                            entry
-                                .waiter
-                                .get_or_insert_with(|| self.inner.runtime.signal())
-                                .clone(),
-                        );
+                        waiter =
+                            Some(Arc::clone(entry.waiter.get_or_insert_with(|| {
+                                Box::new(self.inner.runtime.signal())
+                            })));
                     }
                 }
             }
@@ -156,7 +154,7 @@ impl Spooler {
             if entry
                 .waiter
                 .as_ref()
-                .is_some_and(|w| Arc::ptr_eq(w, &waiter))
+                .is_some_and(|w| Arc::ptr_eq(&**w, &waiter))
             {
                 entry.waiter = None;
                 entry.stats.pending = Some(Mode::NoWait);

@@ -380,6 +380,7 @@ impl Spooler {
                 self.inner.stores.unserve(served);
                 return Err(e);
             }
+            served.slot.note_activity(&served.entry);
             let (id, entry) = (&served.slot.id, &mut *served.entry);
             let cancelling = entry.cancelling > 0;
             let cancelled = match report {
@@ -586,10 +587,11 @@ impl Spooler {
                     });
                     report.released.push(id.to_string());
                 } else {
-                    let w = entry
-                        .waiter
-                        .get_or_insert_with(|| self.inner.runtime.signal())
-                        .clone();
+                    let w = Arc::clone(
+                        entry
+                            .waiter
+                            .get_or_insert_with(|| Box::new(self.inner.runtime.signal())),
+                    );
                     waiting.push((id.clone(), w));
                 }
             }
@@ -688,7 +690,7 @@ impl Support for SpoolerSupport {
     }
 
     fn activity(&self) -> Activity {
-        self.slot.lock().stats.activity()
+        self.slot.activity()
     }
 
     fn store_id(&self) -> Option<&str> {

@@ -51,13 +51,17 @@ const _: () = assert!(std::mem::size_of::<Slot>() == 128);
 pub(super) struct Slot {
     /// The store's id, shared with its events and handles.
     pub(super) id: Arc<str>,
+    /// The store's activity (`Activity` bits), written under the lock whenever a report
+    /// changes it, so that StoreLogoff reads it without the lock.
+    activity: AtomicU32,
     entry: Mutex<Entry>,
 }
 
 pub(super) struct Entry {
     pub(super) stats: StoreStats,
-    /// The waiters of a logoff under way; completed when the store is released.
-    pub(super) waiter: Option<Arc<dyn Signal>>,
+    /// The waiters of a logoff under way; completed when the store is released. Boxed: a
+    /// thin pointer leaves room in the slot's two cache lines for its activity.
+    pub(super) waiter: Option<Box<Arc<dyn Signal>>>,
     /// The pending logoff comes from a refused final release.
     pub(super) deferred: bool,
     /// ABORT cancel jobs running for the store: while one runs, a send that ends not sent
@@ -105,6 +109,18 @@ impl Slot {
     /// lock (callbacks run outside it), so a poisoned lock holds consistent data.
     pub(super) fn lock(&self) -> MutexGuard<'_, Entry> {
         self.entry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The store's activity as the last report left it, read without the lock.
+    pub(super) fn activity(&self) -> Activity {
+        Activity::from_bits_truncate(self.activity.load(Ordering::Acquire))
+    }
+
+    /// Publishes the activity of `entry`, this slot's locked state, after a report
+    /// changed its counters.
+    pub(super) fn note_activity(&self, entry: &Entry) {
+        self.activity
+            .store(entry.stats.activity().bits(), Ordering::Release);
     }
 }
 
@@ -154,6 +170,7 @@ impl Slots {
                 let id: Arc<str> = Arc::from(store_id);
                 let slot = Arc::new(Slot {
                     id: id.clone(),
+                    activity: AtomicU32::new(0),
                     entry: Mutex::new(Entry::fresh()),
                 });
                 if self.index.insert(id, slot).is_ok() {
