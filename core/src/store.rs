@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::decide::parse_mode;
 use crate::error::{Error, Result};
 use crate::flags::{Activity, LogoffFlags, Mode};
+use crate::spooler::SpoolerSupport;
 
 /// `IMAPISupport::StoreLogoffTransports` as a Store sees it: one object per open store.
 ///
@@ -52,15 +53,31 @@ pub trait Support: Send + Sync {
 /// the Rust value does not add a reference; it names the same handle.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<StoreInner<dyn Support>>,
+    // triomphe's Arc has no weak count: dropping the last clone is one atomic operation,
+    // not two.
+    inner: triomphe::Arc<StoreInner>,
 }
 
-/// The handle's state and its support, in one allocation (the support last, so that a
-/// handle on any support is the same type).
-struct StoreInner<S: ?Sized> {
+/// The handle's state and its support, in one allocation.
+struct StoreInner {
     /// A [`HandleState`], changed only by compare-and-swap.
     state: AtomicU64,
-    support: S,
+    support: Supporting,
+}
+
+/// A handle's support: the library's spooler, or a caller's.
+enum Supporting {
+    Spooler(SpoolerSupport),
+    Caller(Arc<dyn Support>),
+}
+
+impl Supporting {
+    fn get(&self) -> &dyn Support {
+        match self {
+            Supporting::Spooler(s) => s,
+            Supporting::Caller(s) => &**s,
+        }
+    }
 }
 
 /// A caller's shared support object serves as a handle's support.
@@ -154,22 +171,30 @@ impl Store {
     /// A handle with reference count 1 on a caller-supplied support, with lenient
     /// validation of its StoreLogoff flags (what real MAPI accepts).
     pub fn new(support: Arc<dyn Support>) -> Store {
-        Store::holding(support, false)
+        Store::new_with_validation(support, false)
     }
 
     /// A handle with reference count 1 on a caller-supplied support; `strict` opts in to
     /// strict validation of its StoreLogoff flags from the start.
     pub fn new_with_validation(support: Arc<dyn Support>, strict: bool) -> Store {
-        Store::holding(support, strict)
+        Store::holding(Supporting::Caller(support), strict)
     }
 
-    /// A handle with reference count 1 whose support lives in the handle's own allocation.
-    pub(crate) fn holding<S: Support + 'static>(support: S, strict: bool) -> Store {
-        let inner: Arc<StoreInner<dyn Support>> = Arc::new(StoreInner {
+    /// A handle with reference count 1 on a store its spooler serves.
+    pub(crate) fn served(support: SpoolerSupport, strict: bool) -> Store {
+        Store::holding(Supporting::Spooler(support), strict)
+    }
+
+    fn holding(support: Supporting, strict: bool) -> Store {
+        let inner = triomphe::Arc::new(StoreInner {
             state: AtomicU64::new(HandleState::new(1, strict).0),
             support,
         });
         Store { inner }
+    }
+
+    fn support(&self) -> &dyn Support {
+        self.inner.support.get()
     }
 
     fn state(&self) -> HandleState {
@@ -201,7 +226,7 @@ impl Store {
     /// The store id, for a store opened on a [`Spooler`](crate::Spooler) (or whatever a
     /// caller-supplied support names it).
     pub fn store_id(&self) -> Option<&str> {
-        self.inner.support.store_id()
+        self.support().store_id()
     }
 
     /// Opt in to (or out of) strict validation of this handle's `logoff` flags.
@@ -279,7 +304,7 @@ impl Store {
     fn final_logoff_transports(&self, mode: Mode) {
         let mut flags = mode.flag().bits();
         // The outcome reaches subscribers as events; Release has no HRESULT to return it in.
-        let _ = self.inner.support.final_release(&mut flags);
+        let _ = self.support().final_release(&mut flags);
         // `IN_CALL` stays set: with the count at 0 and `FINISHED` set, every later call
         // returns before reading it, so clearing it would only change the state once more.
     }
@@ -301,7 +326,7 @@ impl Store {
                 Err(e) => (None, Err(e)),
             }
         })?;
-        *flags = mode.flag().bits() | self.inner.support.activity().bits();
+        *flags = mode.flag().bits() | self.support().activity().bits();
         Ok(())
     }
 
@@ -328,7 +353,7 @@ impl Store {
         // as a failed one, then let the panic go on.
         let before = *flags;
         let (result, panic) = match catch_unwind(AssertUnwindSafe(|| {
-            self.inner.support.store_logoff_transports(flags)
+            self.support().store_logoff_transports(flags)
         })) {
             Ok(result) => (result, None),
             Err(panic) => {

@@ -313,7 +313,7 @@ impl Spooler {
             spooler: self.clone(),
             slot,
         };
-        Ok(Store::holding(support, self.inner.strict))
+        Ok(Store::served(support, self.inner.strict))
     }
 
     /// Ends one client's hold on the entry: closes the gates, completes the waiters, and
@@ -672,7 +672,7 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// The Support of one client of a spooler-served store.
-struct SpoolerSupport {
+pub(crate) struct SpoolerSupport {
     spooler: Spooler,
     /// The store's slot: the handle's calls need no lookup.
     slot: Arc<Slot>,
