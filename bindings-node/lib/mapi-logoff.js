@@ -325,7 +325,7 @@ const DECIDE_OPTIONS = ['shared', 'strict', 'cancellable']
 
 /**
  * The core's decision table, read once from the native module (`decide_table` in
- * src/lib.rs builds it with the core's own `decide_bits`; nothing here writes an answer):
+ * src/decide.rs builds it with the core's own `decide_bits`; nothing here writes an answer):
  * the packed decision for every input with `flags <= 0x1F`, activity bits only among
  * 0xE0000 and any context, at index `flags | activity >>> 12 | context << 8`; -1 where the
  * core rejects the input, which then goes to `native.decidePacked` for its error. Every
@@ -384,7 +384,7 @@ function decideChecked(flags, activity, options) {
 /**
  * The decision of `native.decidePacked` as the plain object `decide` returns (a fresh,
  * mutable one per call, as before). The layout is documented at `decide_packed` in
- * src/lib.rs: out_flags in place (bits 0-4, 16-19), flush_flags << 4, allowed >> 8,
+ * src/decide.rs: out_flags in place (bits 0-4, 16-19), flush_flags << 4, allowed >> 8,
  * release at bit 12, waits at bit 14. Unpacking a number is much cheaper than napi-rs
  * building the object natively.
  */
@@ -402,12 +402,12 @@ function unpackDecision(p) {
 // Spooler and Store
 
 // The buffer the store cycle's calls take their arguments from (see "The store cycle
-// through a shared buffer" in src/lib.rs): napi-rs does per-call work for a native
+// through a shared buffer" in src/cycle.rs): napi-rs does per-call work for a native
 // function that takes arguments, and none for one that takes none. Written just before
 // each `*Args` call, which reads it before anything else can run.
 const ARGS = native.storeArgsBuffer()
 // Held here: the exports object has many properties, and loading one costs a call to V8's
-// generic property lookup on every use. Plain Node-API functions (src/lib.rs,
+// generic property lookup on every use. Plain Node-API functions (src/cycle.rs,
 // `store_cycle_functions`), without napi-rs's per-call bookkeeping.
 const {
   openStore: spoolerOpenStoreArgs,
@@ -629,7 +629,7 @@ class Spooler {
 }
 
 class Store {
-  // The native handle (a number; see "Store handles" in src/lib.rs), the store id, and
+  // The native handle (a number; see src/handles.rs), the store id, and
   // the Spooler, kept alive while this Store is: it drops the stores never released.
   #handle
   #storeId

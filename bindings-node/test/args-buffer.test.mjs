@@ -1,5 +1,5 @@
 // The store cycle's calls pass their arguments through a buffer shared with the native
-// module (src/lib.rs, "The store cycle through a shared buffer") when the store id is
+// module (src/cycle.rs, "The store cycle through a shared buffer") when the store id is
 // short ASCII, and as arguments otherwise: both paths must behave the same.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'

@@ -1,5 +1,5 @@
 // decide() answers from the table the package reads from the native module when it loads
-// (decide_table in src/lib.rs). Every answer it gives, from the table or not, must be the
+// (decide_table in src/decide.rs). Every answer it gives, from the table or not, must be the
 // core's: compared here with the addon's own `decide`, which asks the core on every call.
 import assert from 'node:assert/strict'
 import { afterEach, describe, test } from 'node:test'

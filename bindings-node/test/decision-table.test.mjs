@@ -63,7 +63,7 @@ describe('decision table fixture', () => {
   })
 
   test('every case through the native decidePacked(flags, activity, context)', () => {
-    // The layout documented at decide_packed in src/lib.rs, decoded here field by field.
+    // The layout documented at decide_packed in src/decide.rs, decoded here field by field.
     const unpack = (p) => ({
       outFlags: (p & 0x1f) | (((p >>> 16) & 0xf) << 16),
       release: (p >>> 12) & 0x3,

@@ -1,4 +1,4 @@
-// Store handles (src/lib.rs, "Store handles"): a JS Store names its native store by a slot
+// Store handles (src/handles.rs): a JS Store names its native store by a slot
 // number that is freed and reused after the release that returns 0. A released Store must
 // keep answering as a released store, and must never reach the store that reuses its slot.
 import assert from 'node:assert/strict'
