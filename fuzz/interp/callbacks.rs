@@ -102,6 +102,31 @@ pub(super) unsafe extern "C" fn flush_queues(
     }
 }
 
+pub(super) const CANCEL_KINDS: u8 = 4;
+
+/// A transport's cancel (`mapi_logoff_spooler_add_transport_ex`), which an ABORT of a store
+/// with transfers in flight calls when every registered transport has one. It never cancels
+/// anything (it has no transfer of its own: the harness's reports are not any transport's),
+/// so the ABORT still finds the transfers in flight and refuses, as the table says: it
+/// answers S_OK, fails with a known or a foreign HRESULT, or blocks until the run ends (no
+/// answer within the deadline). Its kind is the high bits of the transport's.
+pub(super) unsafe extern "C" fn cancel(ctx: *mut c_void, store_id: *const c_char) -> i32 {
+    let cb = unsafe { &*(ctx as *const Callback) };
+    cb.calls.fetch_add(1, Ordering::SeqCst);
+    if !valid_c_id(store_id) {
+        cb.bad.fetch_add(1, Ordering::SeqCst);
+    }
+    match (cb.kind >> 4) % CANCEL_KINDS {
+        0 => S_OK,
+        1 => E_NO_SUPPORT,
+        2 => E_FOREIGN,
+        _ => {
+            cb.gate.wait();
+            S_OK
+        }
+    }
+}
+
 /// A subscriber of the fuzz input's own: ignores the event, or reads it.
 pub(super) unsafe extern "C" fn on_event(ctx: *mut c_void, e: *const Event) {
     let cb = unsafe { &*(ctx as *const Callback) };
@@ -192,7 +217,7 @@ pub(super) unsafe extern "C" fn sink_event(ctx: *mut c_void, e: *const Event) {
         problems.push("an event without a valid store id".to_owned());
         String::new()
     };
-    if !(1..=7).contains(&e.kind) {
+    if !(1..=EVENT_KINDS).contains(&e.kind) {
         problems.push(format!(
             "event kind {} is not a MAPI_LOGOFF_EVENT_*",
             e.kind
@@ -225,6 +250,9 @@ pub(super) unsafe extern "C" fn sink_event(ctx: *mut c_void, e: *const Event) {
     }
     if e.kind == EVENT_FLUSH_FAILED && e.detail.is_null() {
         problems.push("flush_failed without a detail".to_owned());
+    }
+    if e.kind == EVENT_CANCELLED && e.detail.is_null() {
+        problems.push("cancelled without a detail".to_owned());
     }
     let mut s = sink.state.lock().unwrap();
     *s.counts.entry((id.clone(), e.kind)).or_default() += 1;

@@ -41,6 +41,9 @@ pub(super) const EVENT_REFUSED: u32 = 2;
 pub(super) const EVENT_RELEASED: u32 = 3;
 pub(super) const EVENT_TIMED_OUT: u32 = 5;
 pub(super) const EVENT_FLUSH_FAILED: u32 = 6;
+pub(super) const EVENT_CANCELLED: u32 = 9;
+/// The last MAPI_LOGOFF_EVENT_* value: the kinds are 1 to this.
+pub(super) const EVENT_KINDS: u32 = 9;
 pub(super) const DEADLINE_DEFAULT: u64 = u64::MAX;
 
 #[repr(C)]
@@ -98,6 +101,7 @@ pub(super) type SupportFn = Option<unsafe extern "C" fn(*mut c_void, *mut u32) -
 pub(super) type FlushFn = Option<unsafe extern "C" fn(*mut c_void, *const c_char, u32) -> i32>;
 pub(super) type EventFn = Option<unsafe extern "C" fn(*mut c_void, *const Event)>;
 pub(super) type FreeFn = Option<unsafe extern "C" fn(*mut c_void)>;
+pub(super) type CancelFn = Option<unsafe extern "C" fn(*mut c_void, *const c_char) -> i32>;
 
 unsafe extern "C" {
     pub(super) fn mapi_logoff_decide(
@@ -166,6 +170,19 @@ unsafe extern "C" {
         ctx: *mut c_void,
         free_ctx: FreeFn,
         id: *mut u64,
+    ) -> i32;
+    pub(super) fn mapi_logoff_spooler_add_transport_ex(
+        sp: *mut Spooler,
+        flush_queues: FlushFn,
+        cancel: CancelFn,
+        ctx: *mut c_void,
+        free_ctx: FreeFn,
+        id: *mut u64,
+    ) -> i32;
+    pub(super) fn mapi_logoff_spooler_cancelled_receptions(
+        sp: *const Spooler,
+        id: *const c_char,
+        count: *mut u64,
     ) -> i32;
     pub(super) fn mapi_logoff_spooler_remove_transport(sp: *mut Spooler, id: u64) -> i32;
     pub(super) fn mapi_logoff_spooler_subscribe(

@@ -26,6 +26,7 @@ impl Harness {
             let ids: Vec<String> = self.spoolers[rec].ids.iter().cloned().collect();
             for id in ids {
                 let s = self.stats(rec, &id).unwrap();
+                let cancelled = self.cancelled_receptions(rec, &id);
                 assert_eq!(
                     s.submitted,
                     s.queued + s.sending + s.sent,
@@ -33,8 +34,8 @@ impl Harness {
                 );
                 assert_eq!(
                     s.receptions,
-                    s.receiving + s.received,
-                    "{id}: lost a reception: {s:?}"
+                    s.receiving + s.received + cancelled,
+                    "{id}: lost a reception: {s:?}, {cancelled} cancelled"
                 );
                 assert_eq!(
                     s.activity,

@@ -19,7 +19,10 @@
 //!   handle's count and saved mode;
 //! - accepted activity reports change the counters by exactly one message; no counter of
 //!   messages submitted, sent, begun or received ever goes down; at every moment
-//!   `submitted == queued + sending + sent` and `receptions == receiving + received`;
+//!   `submitted == queued + sending + sent` and
+//!   `receptions == receiving + received + cancelled receptions`;
+//! - transports registered with a cancel callback (`add_transport_ex`) that cancels nothing
+//!   leave the model as it is: an ABORT with transfers in flight calls them and still refuses;
 //! - StoreLogoffTransports (explicit or from the final release) writes the decision that
 //!   `mapi_logoff_decide` gives for the store's activity, emits one decision event, and
 //!   carries it out (refused: nothing changes; NOW: the client's hold ends; WHEN_DRAINED:

@@ -69,7 +69,7 @@ impl Harness {
                 let name = unsafe { mapi_logoff_event_kind_name(kind) };
                 assert_eq!(
                     name.is_null(),
-                    !(1..=7).contains(&kind),
+                    !(1..=EVENT_KINDS).contains(&kind),
                     "event_kind_name({kind})"
                 );
             }

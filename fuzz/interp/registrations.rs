@@ -1,50 +1,70 @@
 //! The ops that register callbacks on a spooler and withdraw them: transports
-//! (add/remove_transport) and subscribers (subscribe/unsubscribe), with NULL arguments and
-//! unknown ids.
+//! (add_transport, add_transport_ex with or without a cancel callback, remove_transport) and
+//! subscribers (subscribe/unsubscribe), with NULL arguments and unknown ids.
 
 use std::ptr::null_mut;
 
 use super::Harness;
-use super::callbacks::{Callback, flush_queues, free_callback, on_event};
+use super::callbacks::{Callback, cancel, flush_queues, free_callback, on_event};
 use super::capi::*;
 use super::input::Reader;
 use super::oracle::expect_hr;
 
 impl Harness {
+    /// Registers a transport. Variants 0 to 8 go through `add_transport` (0: NULL spooler,
+    /// 1: NULL flush_queues, 2: no id out-parameter); 9 to 15 through `add_transport_ex`, with
+    /// a cancel callback that cancels nothing (see `callbacks::cancel`): 9 to 12 plainly, 13
+    /// without an id out-parameter, 14 with a NULL cancel (a transport that cannot cancel),
+    /// 15 with a NULL spooler or flush_queues.
     pub(super) fn add_transport(&mut self, r: &mut Reader) {
         let kind = r.byte().unwrap_or(0);
         let variant = r.pick(16);
         let rec = self.target_spooler(r);
         let cb = Callback::new(kind, &self.gate);
-        let sp = if variant == 0 {
+        let ex = variant >= 9;
+        let (null_spooler, null_flush) = match variant {
+            0 => (true, false),
+            1 => (false, true),
+            15 => {
+                let s = r.bit();
+                (s, !s)
+            }
+            _ => (false, false),
+        };
+        let null_id = variant == 2 || variant == 13;
+        let sp = if null_spooler {
             null_mut()
         } else {
             self.spoolers[rec].ptr
         };
-        let f: FlushFn = if variant == 1 {
-            None
-        } else {
-            Some(flush_queues)
-        };
+        let f: FlushFn = if null_flush { None } else { Some(flush_queues) };
+        let c: CancelFn = if variant == 14 { None } else { Some(cancel) };
         let mut id = u64::MAX;
-        let idp = if variant == 2 {
+        let idp = if null_id {
             null_mut()
         } else {
             &mut id as *mut u64
         };
-        let hr =
-            unsafe { mapi_logoff_spooler_add_transport(sp, f, cb.ctx(), Some(free_callback), idp) };
-        let ok = variant >= 2;
-        expect_hr(
-            "add_transport",
-            hr,
-            if ok { S_OK } else { E_INVALID_PARAMETER },
-        );
-        if ok && variant != 2 {
+        let ctx = cb.ctx();
+        let hr = unsafe {
+            if ex {
+                mapi_logoff_spooler_add_transport_ex(sp, f, c, ctx, Some(free_callback), idp)
+            } else {
+                mapi_logoff_spooler_add_transport(sp, f, ctx, Some(free_callback), idp)
+            }
+        };
+        let ok = !null_spooler && !null_flush;
+        let what = if ex {
+            "add_transport_ex"
+        } else {
+            "add_transport"
+        };
+        expect_hr(what, hr, if ok { S_OK } else { E_INVALID_PARAMETER });
+        if ok && !null_id {
             self.spoolers[rec].transports.push(id);
         }
         if !ok {
-            assert_eq!(id, u64::MAX, "a failed add_transport wrote the id");
+            assert_eq!(id, u64::MAX, "a failed {what} wrote the id");
         }
         self.callbacks.push((cb, ok));
     }

@@ -105,6 +105,20 @@ impl Harness {
         Some(s)
     }
 
+    /// The store's receptions cancelled in flight (not in `Stats`, which keeps its 0.2 layout).
+    pub(super) fn cancelled_receptions(&self, rec: usize, id: &str) -> u64 {
+        let c = CString::new(id).unwrap();
+        let mut n = u64::MAX;
+        expect_hr(
+            "cancelled_receptions",
+            unsafe {
+                mapi_logoff_spooler_cancelled_receptions(self.spoolers[rec].ptr, c.as_ptr(), &mut n)
+            },
+            S_OK,
+        );
+        n
+    }
+
     /// Whether another client holds `id`: a second client of this spooler, or a client of
     /// another live spooler of the profile (through the registry). None when the harness cannot
     /// tell (another spooler of the profile whose handle it freed may still be alive).
