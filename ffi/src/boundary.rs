@@ -10,6 +10,7 @@ use std::sync::Arc;
 use mapi_logoff::{Error, Result, S_OK};
 
 /// Runs the body of an entry point that returns an HRESULT.
+#[inline]
 pub(crate) fn hresult(body: impl FnOnce() -> Result<()>) -> i32 {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => S_OK,
@@ -19,6 +20,7 @@ pub(crate) fn hresult(body: impl FnOnce() -> Result<()>) -> i32 {
 }
 
 /// Runs the body of an entry point that returns a plain value; `on_panic` if it panics.
+#[inline]
 pub(crate) fn value<T>(on_panic: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(on_panic)
 }
