@@ -378,17 +378,19 @@ def render(d: Path, out: Path, smoke: bool) -> None:
             )
         big = max(rows, key=lambda r: r["open_stores"])
         n = f"{big['open_stores']:.0e}".replace("e+0", "e")
-        for m, label in [
-            ("activity_hot", "submit/begin_send/end_send, hot"),
-            ("activity_uniform", "submit/begin_send/end_send, uniform"),
-            ("cycle_hot", "store cycle, hot"),
-            ("cycle_uniform", "store cycle, uniform"),
+        # Hot: 1.5x (issue 8); uniform: 2x (issue 17, which found 1.5x out of reach of any
+        # layout that touches memory at random over hundreds of MB).
+        for m, label, limit in [
+            ("activity_hot", "submit/begin_send/end_send, hot", 1.5),
+            ("activity_uniform", "submit/begin_send/end_send, uniform", 2),
+            ("cycle_hot", "store cycle, hot", 1.5),
+            ("cycle_uniform", "store cycle, uniform", 2),
         ]:
             s.add(
                 f"Scale (cross-process off): {label}, {n} vs 1e3 open stores",
                 ratio(big, m + "_ratio"),
-                "≤ 1.5x",
-                big[m + "_ratio"] <= 1.5,
+                f"≤ {limit}x",
+                big[m + "_ratio"] <= limit,
             )
         s.add(
             f"Memory per open store (cross-process off, {n} stores)",
