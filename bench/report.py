@@ -378,8 +378,7 @@ def render(d: Path, out: Path, smoke: bool) -> None:
             )
         big = max(rows, key=lambda r: r["open_stores"])
         n = f"{big['open_stores']:.0e}".replace("e+0", "e")
-        # Hot: 1.5x (issue 8); uniform: 2x (issue 17, which found 1.5x out of reach of any
-        # layout that touches memory at random over hundreds of MB).
+        # Hot: 1.5x (issue 8's target); uniform: 2x (issue 17's).
         for m, label, limit in [
             ("activity_hot", "submit/begin_send/end_send, hot", 1.5),
             ("activity_uniform", "submit/begin_send/end_send, uniform", 2),
