@@ -82,7 +82,7 @@ export declare function decide(flags: number, activity: number, context: number)
 
 /**
  * [`decide`] with the decision packed into one number (its layout: the comment above
- * this function in src/lib.rs), which `lib/mapi-logoff.js` unpacks into the same plain
+ * this function in src/decide.rs), which `lib/mapi-logoff.js` unpacks into the same plain
  * object: building the object here (`napi_define_properties`) costs several times the
  * rest of the call. Rejected inputs throw as [`decide`] does.
  */

@@ -141,11 +141,8 @@ fn pack(d: ml::Decision) -> u32 {
         | if d.waits { PACK_WAITS } else { 0 }
 }
 
-// The doc comment below still names src/lib.rs, where this function lived before the crate
-// was split into modules: it is copied into index.d.ts, which the split left byte-identical.
-// The layout it means is the comment above, in this file.
 /// [`decide`] with the decision packed into one number (its layout: the comment above
-/// this function in src/lib.rs), which `lib/mapi-logoff.js` unpacks into the same plain
+/// this function in src/decide.rs), which `lib/mapi-logoff.js` unpacks into the same plain
 /// object: building the object here (`napi_define_properties`) costs several times the
 /// rest of the call. Rejected inputs throw as [`decide`] does.
 #[napi(catch_unwind)]
