@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 import mapi_logoff as ml
 from conftest import PATIENCE, Recorder, make_activity, unique
 
@@ -70,34 +72,21 @@ def test_two_purges_at_once_while_a_third_thread_ends_the_transfers():
         assert recorder.of("timed_out") == []
 
 
-def test_a_release_that_triggers_a_purge_waits_without_the_gil():
+# A release after NO_WAIT keeps the GIL (it returns at once); the last logoff decides.
+@pytest.mark.parametrize(
+    "logoffs", [[F.PURGE], [F.NO_WAIT, F.PURGE]], ids=["purge", "no-wait-then-purge"]
+)
+def test_a_release_that_triggers_a_purge_waits_without_the_gil(logoffs):
     recorder = Recorder()
     with ml.Spooler(unique("release"), cross_process=False, purge_deadline=PATIENCE) as spooler:
         spooler.subscribe(recorder)
         store = spooler.open_store("box")
         make_activity(spooler, "box", F.OUTBOUND_QUEUE)
-        store.logoff(F.PURGE)
+        for mode in logoffs:
+            store.logoff(mode)
         releasing = run(store.release)
         recorder.wait_for(lambda evs: any(e.kind == "decided" for e in evs))
         # This thread runs Python while the release waits: send what is queued.
-        spooler.begin_send("box")
-        spooler.end_send("box")
-        assert joined(*releasing) == 0
-        assert spooler.stats("box").released
-        assert recorder.of("timed_out") == []
-
-
-def test_a_release_waits_without_the_gil_after_a_no_wait_logoff_became_purge():
-    # A release after NO_WAIT keeps the GIL (it returns at once); the last logoff decides.
-    recorder = Recorder()
-    with ml.Spooler(unique("later"), cross_process=False, purge_deadline=PATIENCE) as spooler:
-        spooler.subscribe(recorder)
-        store = spooler.open_store("box")
-        make_activity(spooler, "box", F.OUTBOUND_QUEUE)
-        store.logoff(F.NO_WAIT)
-        store.logoff(F.PURGE)
-        releasing = run(store.release)
-        recorder.wait_for(lambda evs: any(e.kind == "decided" for e in evs))
         spooler.begin_send("box")
         spooler.end_send("box")
         assert joined(*releasing) == 0

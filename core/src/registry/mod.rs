@@ -201,7 +201,6 @@ impl Registry {
     }
 
     /// The registry file.
-    /// The registry file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
@@ -211,28 +210,28 @@ impl Registry {
 pub(crate) struct Deciding<'a> {
     registry: &'a Registry,
     key: u64,
-    /// The registry's lock and this spooler's slot, once taken.
-    locked: Option<(shm::Locked<'a>, usize)>,
+    /// The registry's lock, this spooler's slot and the shared memory, once taken.
+    locked: Option<(shm::Locked<'a>, usize, &'a Shm)>,
 }
 
 impl<'a> Deciding<'a> {
     /// The registry locked, with this spooler's slot and the shared memory; `Err` with why
     /// it cannot be read.
     fn lock(&mut self) -> Result<(&mut shm::Locked<'a>, usize, &'a Shm), String> {
-        let registry = self.registry;
-        let (shm, slot) = match (&registry.state, registry.ready()) {
-            (State::Unreadable(why), _) => return Err(why.clone()),
-            (_, None) => return Err("inherited through fork".into()),
-            (_, Some(ready)) => ready,
-        };
         if self.locked.is_none() {
+            let registry = self.registry;
+            let (shm, slot) = match (&registry.state, registry.ready()) {
+                (State::Unreadable(why), _) => return Err(why.clone()),
+                (_, None) => return Err("inherited through fork".into()),
+                (_, Some(ready)) => ready,
+            };
             let l = shm
                 .lock()
                 .map_err(|e| format!("{}: {e}", registry.path.display()))?;
-            self.locked = Some((l, slot));
+            self.locked = Some((l, slot, shm));
         }
-        let (l, slot) = self.locked.as_mut().expect("locked above");
-        Ok((l, *slot, shm))
+        let (l, slot, shm) = self.locked.as_mut().expect("locked above");
+        Ok((l, *slot, *shm))
     }
 
     /// Whether a live spooler other than this one holds the store. The holds of a slot

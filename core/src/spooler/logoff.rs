@@ -121,10 +121,7 @@ impl Spooler {
                     entry.stats.pending = Some(mode);
                     entry.deferred = false;
                     if decision.waits {
-                        waiter =
-                            Some(Arc::clone(entry.waiter.get_or_insert_with(|| {
-                                Box::new(self.inner.runtime.signal())
-                            })));
+                        waiter = Some(entry.waiter_or(|| self.inner.runtime.signal()));
                     }
                 }
             }

@@ -587,11 +587,7 @@ impl Spooler {
                     });
                     report.released.push(id.to_string());
                 } else {
-                    let w = Arc::clone(
-                        entry
-                            .waiter
-                            .get_or_insert_with(|| Box::new(self.inner.runtime.signal())),
-                    );
+                    let w = entry.waiter_or(|| self.inner.runtime.signal());
                     waiting.push((id.clone(), w));
                 }
             }

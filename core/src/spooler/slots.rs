@@ -89,6 +89,11 @@ impl Entry {
         }
     }
 
+    /// The waiters' signal of the logoff under way, made with `make` if there is none yet.
+    pub(super) fn waiter_or(&mut self, make: impl FnOnce() -> Arc<dyn Signal>) -> Arc<dyn Signal> {
+        Arc::clone(self.waiter.get_or_insert_with(|| Box::new(make())))
+    }
+
     /// Released (its last client gone, not opened again), no logoff under way, nothing
     /// queued or in flight. A store that transports report on without a client is never
     /// idle: it was never released, and forgetting it between two transfers would only
